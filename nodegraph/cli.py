@@ -294,21 +294,31 @@ def run_with_interrupt(executor, document: dict, params: dict, targets: list[str
     result_box: dict[str, Any] = {}
 
     def work() -> None:
-        result_box["result"] = executor.run(document, params=params, targets=targets, on_event=on_event,
-                                            interrupt=interrupt, validated=True, run_id=run_id)
+        try:
+            result_box["result"] = executor.run(document, params=params, targets=targets, on_event=on_event,
+                                                interrupt=interrupt, validated=True, run_id=run_id)
+        except BaseException as error:  # re-raised in the main thread below
+            result_box["error"] = error
+        finally:
+            done.set()
 
+    # An Event rather than Thread.join: a join interrupted by Ctrl+C can return early on CPython.
+    done = threading.Event()
     worker = threading.Thread(target=work, name="nodegraph-run", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not done.wait(0.1):
+            pass
     except KeyboardInterrupt:
         interrupt.set()
         print("\ninterrupting: the run stops after the current node or sampler step", file=sys.stderr)
-        worker.join()
+        while not done.wait(0.1):
+            pass
     finally:
         if progress is not None:
             progress.close()
+    if "error" in result_box:
+        raise result_box["error"]
     return result_box["result"]
 
 

@@ -136,7 +136,7 @@ class Executor:
             The run's result; the method itself raises only for programmer errors.
         """
         run_id = run_id or uuid.uuid4().hex[:12]
-        emit = on_event or _ignore
+        emit = on_event if on_event is not None else _ignore
         if not validated:
             document, problems = prepare(document, self.registry, params, params_as_text, targets)
             if problems:
@@ -206,8 +206,11 @@ class _Run:
 
         for node_id in self.graph.order:
             if node_id not in self.outcomes:
+                mode = self.graph.nodes[node_id].mode
                 inactive = self.inactive_input(node_id) if end_reason == NOT_NEEDED else None
-                if inactive is not None:
+                if mode != "active":
+                    self.skip(node_id, MUTED if mode == "mute" else BYPASSED)
+                elif inactive is not None:
                     self.skip(node_id, INACTIVE_BRANCH, inactive)
                 else:
                     self.skip(node_id, end_reason)

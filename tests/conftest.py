@@ -27,11 +27,24 @@ def _isolated_cache_dir(tmp_path_factory, monkeypatch):
         monkeypatch.setenv("NODEGRAPH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "nodegraph-cache"))
 
 
+PACKS = Path(__file__).resolve().parent / "packs"
+
+
 @pytest.fixture
 def registry():
     from nodegraph.registry import default_registry
 
-    return default_registry(entry_point_packs=False)
+    return default_registry(nodes_dirs=[PACKS], entry_point_packs=False)
+
+
+@pytest.fixture
+def calls(registry):
+    """The call counter of the test node pack, reset for each test."""
+    import sys
+
+    counter = sys.modules["nodegraph_pack_counting"].CALLS
+    counter.clear()
+    return counter
 
 
 @pytest.fixture
