@@ -58,11 +58,15 @@ class OutputCache:
         self._lock = threading.Lock()
 
     def get(self, key: str) -> CacheEntry | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
+        # Lock-free: dict reads are atomic, and an entry evicted between the read and the
+        # move only raises KeyError, which leaves the hit valid.
+        entry = self._entries.get(key)
+        if entry is not None:
+            try:
                 self._entries.move_to_end(key)
-            return entry
+            except KeyError:
+                pass
+        return entry
 
     def __contains__(self, key: str) -> bool:
         return key in self._entries
