@@ -117,3 +117,70 @@ def test_schema_is_valid_json_schema():
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(workflow_document.schema())
+
+
+# Property: the fast shape check never accepts what the JSON Schema rejects. Documents
+# are drawn valid, then one value somewhere inside is replaced by an arbitrary one.
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=5))
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                      max_leaves=6)
+names = st.text(min_size=1, max_size=4)
+target = st.lists(names, min_size=2, max_size=2)
+valid_node = st.fixed_dictionaries(
+    {"type": names},
+    optional={
+        "title": st.text(max_size=4),
+        "mode": st.sampled_from(["active", "bypass", "mute"]),
+        "inputs": st.dictionaries(names, st.one_of(scalars, st.fixed_dictionaries({"from": target})), max_size=3),
+        "ui": st.dictionaries(names, values, max_size=2),
+    },
+)
+valid_document = st.fixed_dictionaries(
+    {"format": st.just("nodegraph/workflow"), "version": st.integers(1, 3),
+     "nodes": st.dictionaries(names, valid_node, min_size=1, max_size=3)},
+    optional={
+        "name": st.text(max_size=4), "description": st.text(max_size=4), "extra": st.dictionaries(names, values, max_size=2),
+        "params": st.dictionaries(names, target, max_size=2),
+        "groups": st.lists(st.fixed_dictionaries({}, optional={
+            "title": st.text(max_size=3), "color": st.text(max_size=3),
+            "bounding": st.lists(st.integers(0, 9) | st.floats(0, 9), min_size=4, max_size=4)}), max_size=2),
+    },
+)
+
+
+@st.composite
+def mutated_documents(draw):
+    document = draw(valid_document)
+    parent, key = None, None
+    current = document
+    # Walk down a random path, then replace (or add) the value at its end.
+    while isinstance(current, (dict, list)) and current and draw(st.booleans()):
+        key = draw(st.sampled_from(list(current) if isinstance(current, dict) else list(range(len(current)))))
+        parent, current = current, current[key]
+    replacement = draw(values)
+    if parent is None:
+        document[draw(st.sampled_from(["format", "version", "nodes", "params", "groups", "extra", "name", "other"]))] = replacement
+    else:
+        parent[key] = replacement
+    return document
+
+
+def test_valid_documents_conform():
+    @settings(max_examples=100, deadline=None)
+    @given(valid_document)
+    def check(document):
+        assert workflow_document.conforms(document)
+        assert workflow_document.schema_problems(document) == []
+
+    check()
+
+
+@settings(max_examples=500, deadline=None)
+@given(mutated_documents())
+def test_fast_shape_check_agrees_with_schema(document):
+    if workflow_document.conforms(document):
+        assert workflow_document.schema_problems(document) == []
