@@ -11,7 +11,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# Default bounds. 20,000 entries hold a 10,000-node workflow twice over; 1 GiB holds
+# Default bounds. 20,000 entries fit a 10,000-node workflow twice over, and 1 GiB fits
 # about 300 images of 512x512 as float32.
 DEFAULT_MAX_ENTRIES = 20_000
 DEFAULT_MAX_BYTES = 1024 ** 3

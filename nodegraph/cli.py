@@ -59,10 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     nodes = commands.add_parser("nodes", help="list the node types")
     nodes.add_argument("--json", action="store_true", help="print the whole catalog as JSON")
+    nodes.add_argument("--markdown", action="store_true", help="print the node reference as Markdown (docs/nodes.md)")
     nodes.set_defaults(handler=command_nodes)
 
     schema = commands.add_parser("schema", help="print the workflow JSON Schema")
     schema.set_defaults(handler=command_schema)
+
+    demo = commands.add_parser("demo", help="run the main example on two inputs and print what happened")
+    demo.add_argument("--out", type=Path, default=Path("output"), metavar="DIR", help="folder for saved outputs (default: ./output)")
+    demo.set_defaults(handler=command_demo)
 
     workflows = commands.add_parser("workflows", help="list the example workflows shipped with nodegraph")
     workflows.set_defaults(handler=command_workflows)
@@ -173,6 +178,11 @@ def command_nodes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(catalog, ensure_ascii=False, indent=2))
         return EXIT_OK
+    if args.markdown:
+        from nodegraph.reference import node_reference
+
+        print(node_reference(catalog), end="")
+        return EXIT_OK
     by_category: dict[str, list[dict]] = {}
     for entry in catalog.values():
         by_category.setdefault(entry["category"], []).append(entry)
@@ -190,6 +200,12 @@ def command_nodes(args: argparse.Namespace) -> int:
 def command_schema(args: argparse.Namespace) -> int:
     print(json.dumps(workflow_document.schema(), indent=2))
     return EXIT_OK
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from nodegraph.demo import run_demo
+
+    return run_demo(args.out)
 
 
 def command_workflows(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ EventSink = Callable[[dict], None]
 
 @dataclass
 class NodeOutcome:
-    """How one node ended a run: executed, cached, skipped or failed."""
+    """The outcome of one node in a run: executed, cached, skipped or failed."""
 
     status: str
     reason: str | None = None
@@ -129,7 +129,7 @@ MAX_PLANS = 16
 
 
 def _digest(request: tuple) -> tuple[str, bytes] | None:
-    """Return a digest of a run request and its serialized form, or None when it holds non-JSON objects."""
+    """Return a digest of a run request and its serialized form, or None when it contains non-JSON objects."""
     try:
         data = marshal.dumps(request)
     except ValueError:
@@ -159,7 +159,7 @@ class Executor:
              targets: Iterable[str] | None = None) -> Plan:
         """Prepare a run request, reusing the plan of an identical earlier request.
 
-        The plan holds a private copy of the document, so later changes to the caller's
+        The plan keeps a private copy of the document, so later changes to the caller's
         document cannot leak into it.
         """
         targets = list(targets) if targets is not None else None

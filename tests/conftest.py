@@ -21,8 +21,8 @@ CASES = REPO.parent / "shared" / "cases"
 
 @pytest.fixture(autouse=True)
 def _isolated_cache_dir(tmp_path_factory, monkeypatch):
-    # Keep logs and model caches of tests out of the user's home, except a model cache
-    # that a test asks for explicitly (NODEGRAPH_TEST_MODEL_CACHE).
+    # Keep logs and model caches of tests out of the user's home, unless the caller has
+    # set NODEGRAPH_CACHE_DIR to share a cache of fetched models.
     if "NODEGRAPH_CACHE_DIR" not in os.environ:
         monkeypatch.setenv("NODEGRAPH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "nodegraph-cache"))
 

@@ -154,7 +154,8 @@ def test_unknown_param_target(registry):
     document = workflow({"show": {"type": "ShowText", "inputs": {"text": "x"}}}, params={"prompt": ["q", "text"]})
     (problem,) = validate(document, registry)
     assert codes([problem]) == [("unknown_param", "q", "text")]
-    assert "'prompt'" in problem.message and "'q'" in problem.message
+    assert "'prompt'" in problem.message
+    assert "'q'" in problem.message
 
 
 def test_param_target_input_must_exist(registry):
