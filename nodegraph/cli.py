@@ -65,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the workflow JSON Schema")
     schema.set_defaults(handler=command_schema)
 
+    importer = commands.add_parser("import-mermaid", help="convert a Mermaid flowchart into a workflow")
+    importer.add_argument("chart", type=Path, help="a .mmd file with a graph/flowchart")
+    importer.add_argument("-o", "--output", type=Path, default=None, metavar="WORKFLOW.json",
+                          help="where to write the workflow (default: stdout)")
+    importer.set_defaults(handler=command_import_mermaid)
+
+    exporter = commands.add_parser("export-mermaid", help="write a workflow as a Mermaid flowchart")
+    exporter.add_argument("workflow", help="a workflow .json file, or the name of a shipped example")
+    exporter.add_argument("-o", "--output", type=Path, default=None, metavar="CHART.mmd", help="where to write (default: stdout)")
+    exporter.set_defaults(handler=command_export_mermaid)
+
     demo = commands.add_parser("demo", help="run the main example on two inputs and print what happened")
     demo.add_argument("--out", type=Path, default=Path("output"), metavar="DIR", help="folder for saved outputs (default: ./output)")
     demo.set_defaults(handler=command_demo)
@@ -93,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         print("nodegraph: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except NodegraphError as error:
+        from nodegraph.mermaid import MermaidError
+
         print(f"nodegraph: error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_INVALID if isinstance(error, MermaidError) else EXIT_FAILED
 
 
 class _NoTraceback(logging.Formatter):
@@ -199,6 +212,41 @@ def command_nodes(args: argparse.Namespace) -> int:
 
 def command_schema(args: argparse.Namespace) -> int:
     print(json.dumps(workflow_document.schema(), indent=2))
+    return EXIT_OK
+
+
+def command_import_mermaid(args: argparse.Namespace) -> int:
+    from nodegraph.mermaid import import_chart
+    from nodegraph.validation import validate
+
+    try:
+        text = args.chart.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read chart {args.chart}: {error}") from error
+    registry = make_registry(args)
+    document, notes = import_chart(text, registry)
+    for note in notes:
+        print(f"inferred: {note}", file=sys.stderr)
+    if args.output is None:
+        print(workflow_document.dumps(document), end="")
+    else:
+        workflow_document.save_path(document, args.output)
+        print(f"wrote {args.output} ({len(document['nodes'])} nodes)", file=sys.stderr)
+    problems = validate(document, registry)
+    if problems:
+        print_problems(problems)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def command_export_mermaid(args: argparse.Namespace) -> int:
+    from nodegraph.mermaid import export_chart
+
+    chart = export_chart(load_workflow(args.workflow), make_registry(args))
+    if args.output is None:
+        print(chart, end="")
+    else:
+        args.output.write_text(chart, encoding="utf-8")
     return EXIT_OK
 
 
