@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -352,7 +353,7 @@ def save_upload(data: bytes, filename: str, folder: Path, limits: Limits) -> str
                                                   "upload a PNG, JPEG or WebP file") from error
 
     # 2. A safe name with the suffix of the real format.
-    stem = re.sub(r"[^\w.\-]+", "_", Path(filename.replace("\\", "/")).stem).strip("._") or "upload"
+    stem = re.sub(r"[^\w.\-]+", "_", Path(unquote(filename).replace("\\", "/")).stem).strip("._") or "upload"
     suffix = IMAGE_SUFFIXES.get(image_format or "", ".img")
     folder.mkdir(parents=True, exist_ok=True)
     for number in range(10_000):
