@@ -561,13 +561,15 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     return await state.hub.handle(request, selected)
 
 
+async def api_not_found(request: web.Request) -> web.Response:
+    return error_response(404, "not_found", f"no route {request.method} {request.path}; GET /api/openapi.json lists the API")
+
+
 # The editor ----------------------------------------------------------------------
 
 
 async def get_static(request: web.Request) -> web.StreamResponse:
     relative = request.match_info.get("path") or "index.html"
-    if relative.startswith("api/") or relative == "api":
-        return error_response(404, "not_found", f"no API route {request.method} /{relative}; GET /api/openapi.json lists them")
     try:
         path = resolve_inside(web_dir(), relative)
     except PathRejected as error:
@@ -600,5 +602,6 @@ def add_routes(app: web.Application) -> None:
     router.add_put("/api/workflows/{name}", put_workflow)
     router.add_delete("/api/workflows/{name}", delete_workflow)
     router.add_get("/api/events", get_events)
+    router.add_route("*", "/api/{tail:.*}", api_not_found)
     router.add_get("/", get_static)
     router.add_get("/{path:.+}", get_static)

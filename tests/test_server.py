@@ -616,3 +616,6 @@ async def test_unknown_api_route_gives_json_404(client):
     response = await client.get("/api/nothing")
     assert response.status == 404
     assert (await response.json())["errors"][0]["code"] == "not_found"
+    response = await client.post("/api/nothing", json={})
+    assert response.status == 404
+    assert (await response.json())["errors"][0]["message"] == "no route POST /api/nothing; GET /api/openapi.json lists the API"
