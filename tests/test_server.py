@@ -137,7 +137,7 @@ async def test_openapi_lists_every_route(client):
     for resource in client.app.router.resources():
         info = resource.get_info()
         path = info.get("path") or info.get("formatter")
-        if path.startswith("/api/"):
+        if path.startswith("/api/") and path != "/api/{tail}":
             routes.add(path.replace("{path:.+}", "{path}"))
     assert routes <= set(document["paths"]), routes - set(document["paths"])
 
