@@ -619,3 +619,14 @@ async def test_unknown_api_route_gives_json_404(client):
     response = await client.post("/api/nothing", json={})
     assert response.status == 404
     assert (await response.json())["errors"][0]["message"] == "no route POST /api/nothing; GET /api/openapi.json lists the API"
+
+
+async def test_keep_runs_prunes_oldest(make_client):
+    client = await make_client(keep_runs=1)
+    records = []
+    for value in (1, 2, 3):
+        records.append(await wait_for(client, await submit(client, image_workflow(value))))
+    paths = [Path(record["outputs"]["save"]["images"][0]["path"]) for record in records]
+    listing = await (await client.get("/api/runs")).json()
+    assert [run["id"] for run in listing["runs"]] == [records[2]["id"]]
+    assert [path.exists() for path in paths] == [False, False, True]
