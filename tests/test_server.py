@@ -627,6 +627,10 @@ async def test_keep_runs_prunes_oldest(make_client):
     for value in (1, 2, 3):
         records.append(await wait_for(client, await submit(client, image_workflow(value))))
     paths = [Path(record["outputs"]["save"]["images"][0]["path"]) for record in records]
-    listing = await (await client.get("/api/runs")).json()
+    # Pruning follows the run's end in the worker thread; wait for it.
+    deadline = time.monotonic() + 10
+    while (listing := await (await client.get("/api/runs")).json())["total"] > 1:
+        assert time.monotonic() < deadline, listing
+        await asyncio.sleep(0.02)
     assert [run["id"] for run in listing["runs"]] == [records[2]["id"]]
     assert [path.exists() for path in paths] == [False, False, True]
