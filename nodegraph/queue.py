@@ -17,12 +17,14 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
 
 from nodegraph.events import to_json
-from nodegraph.executor import Executor, prepare
 from nodegraph.store import FAILED, INVALID, QUEUED, RUNNING, RunRecord, RunStore
+
+if TYPE_CHECKING:
+    from nodegraph.executor import Executor
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +66,12 @@ def with_file_urls(display: Any) -> Any:
 class RunQueue:
     """Queued runs in memory, backed by the store, and the worker thread that executes them."""
 
-    def __init__(self, store: RunStore, executor: Executor, *, max_queued: int = 1000, keep_runs: int | None = None,
+    def __init__(self, store: RunStore, make_executor: Callable[[], "Executor"], *, max_queued: int = 1000, keep_runs: int | None = None,
                  folders: dict[str, Path] | None = None, publish: Publisher | None = None):
         self.store = store
-        self.executor = executor
+        self._make_executor = make_executor
+        self._executor: Executor | None = None
+        self._executor_lock = threading.Lock()
         self.max_queued = max_queued
         self.keep_runs = keep_runs
         self.folders = folders or {}
@@ -78,6 +82,14 @@ class RunQueue:
         self._condition = threading.Condition()
         self._stopping = False
         self._worker: threading.Thread | None = None
+
+    @property
+    def executor(self) -> "Executor":
+        """The executor, made on first use: importing it pulls in networkx, which the first page does not need."""
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = self._make_executor()
+            return self._executor
 
     # Lifecycle -------------------------------------------------------------
 
@@ -233,6 +245,8 @@ class RunQueue:
             return
         self.store.mark_started(run_id)
         self._send_queue_status()
+
+        from nodegraph.executor import prepare
 
         # Validate again: the node library may have changed since the run was queued (a restart).
         document, problems = prepare(record.workflow, self.executor.registry, None, targets=record.targets)

@@ -24,8 +24,9 @@ from aiohttp import web
 from nodegraph import __version__
 from nodegraph import document as workflow_document
 from nodegraph.errors import Problem, WorkflowInvalid
-from nodegraph.executor import Executor, prepare
+from nodegraph.models import ModelManager
 from nodegraph.queue import FILE_KINDS, QueueFull, RunQueue, file_url
+from nodegraph.registry import Registry
 from nodegraph.resources import web_dir, workflows_dir
 from nodegraph.security import Limits, PathRejected, Security, resolve_inside
 from nodegraph.store import RUN_STATUSES, RunStore
@@ -43,7 +44,8 @@ MAX_RUNS_PAGE = 500
 class ServerState:
     """Everything the handlers share, stored on the application."""
 
-    executor: Executor
+    registry: Registry
+    models: ModelManager
     store: RunStore
     queue: RunQueue
     hub: EventHub
@@ -105,7 +107,7 @@ class Submission:
     problems: list[Problem]
 
 
-def parse_submission(body: bytes, executor: Executor, limits: Limits) -> Submission:
+def parse_submission(body: bytes, registry: Registry, limits: Limits) -> Submission:
     """Parse and validate `{"workflow", "params", "targets"}` (or a bare workflow document).
 
     The problems are the ones `nodegraph validate` and `nodegraph run` print for the same
@@ -141,7 +143,9 @@ def parse_submission(body: bytes, executor: Executor, limits: Limits) -> Submiss
                               "split it or raise the limit (--max-nodes)")])
 
     # 3. The same checks as the CLI.
-    prepared, problems = prepare(document, executor.registry, params, targets=targets)
+    from nodegraph.executor import prepare
+
+    prepared, problems = prepare(document, registry, params, targets=targets)
     return Submission(prepared, params, targets, problems)
 
 
@@ -174,7 +178,7 @@ async def post_validate(request: web.Request) -> web.Response:
         body = await read_body(request, state.limits.max_body_bytes)
     except BodyTooLarge as error:
         return too_large_response(error)
-    submission = await asyncio.to_thread(parse_submission, body, state.executor, state.limits)
+    submission = await asyncio.to_thread(parse_submission, body, state.registry, state.limits)
     return web.json_response({"errors": [problem.to_json() for problem in submission.problems]})
 
 
@@ -184,7 +188,7 @@ async def post_run(request: web.Request) -> web.Response:
         body = await read_body(request, state.limits.max_body_bytes)
     except BodyTooLarge as error:
         return too_large_response(error)
-    submission = await asyncio.to_thread(parse_submission, body, state.executor, state.limits)
+    submission = await asyncio.to_thread(parse_submission, body, state.registry, state.limits)
     if submission.problems:
         return problems_response(400, submission.problems)
     try:
@@ -338,17 +342,21 @@ def save_upload(data: bytes, filename: str, folder: Path, limits: Limits) -> str
     from PIL import Image, UnidentifiedImageError
 
     # 1. Check it is an image no larger than the pixel limit, before decoding any pixels.
+    too_many_pixels = UploadRejected(413, "too_many_pixels", f"{filename!r} has more than {limits.max_image_pixels} pixels, "
+                                                             "the server's limit; scale it down first")
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width * height > limits.max_image_pixels:
-                raise UploadRejected(413, "too_many_pixels", f"the image is {width}x{height} pixels, over the limit of "
-                                                             f"{limits.max_image_pixels} pixels; scale it down first")
+                raise too_many_pixels
             image_format = image.format
             image.verify()
     except UploadRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
+    except Image.DecompressionBombError:
+        # The server lowers Pillow's own limit to match its pixel limit (see server._warm_up).
+        raise too_many_pixels from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UploadRejected(400, "not_an_image", f"{filename!r} is not an image Pillow can read ({error}); "
                                                   "upload a PNG, JPEG or WebP file") from error
 
@@ -462,8 +470,8 @@ async def delete_workflow(request: web.Request) -> web.Response:
 
 
 async def get_nodes(request: web.Request) -> web.Response:
-    executor = request.app[STATE].executor
-    catalog = await asyncio.to_thread(executor.registry.catalog, executor.models)
+    state = request.app[STATE]
+    catalog = await asyncio.to_thread(state.registry.catalog, state.models)
     return web.json_response(catalog)
 
 
@@ -472,7 +480,7 @@ async def get_schema(request: web.Request) -> web.Response:
 
 
 async def get_models(request: web.Request) -> web.Response:
-    models = request.app[STATE].executor.models
+    models = request.app[STATE].models
     inventory = await asyncio.to_thread(models.inventory)
     return web.json_response({"models_dir": None if models.models_dir is None else str(models.models_dir),
                               "models": inventory, "loaded": models.loaded()})
@@ -493,7 +501,7 @@ async def post_models_unload(request: web.Request) -> web.Response:
         key = payload.get("key") if isinstance(payload, dict) else None
         if not isinstance(key, str):
             return error_response(400, "invalid_request", 'the body must be empty (unload every model) or {"key": MODEL_KEY}')
-    models = state.executor.models
+    models = state.models
     if key is None:
         unloaded = await asyncio.to_thread(models.unload_all)
     elif await asyncio.to_thread(models.unload, key):
@@ -505,7 +513,7 @@ async def post_models_unload(request: web.Request) -> web.Response:
 
 async def get_system(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    models = state.executor.models
+    models = state.models
     snapshot = state.queue.snapshot()
     return web.json_response({
         "version": __version__,

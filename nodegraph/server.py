@@ -9,18 +9,50 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from aiohttp import web
 
-from nodegraph.security import Limits, Security, check_bind, is_loopback
 from nodegraph.routes import STATE, ServerState, add_routes, error_response
+from nodegraph.security import ConfigError, Limits, Security, check_bind, is_loopback
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8189  # 8188 is ComfyUI's, so both can run side by side
+
+DATA_LOCK: web.AppKey[IO] = web.AppKey("nodegraph_data_lock", IO)
+
+
+def lock_data_dir(data_dir: Path) -> IO:
+    """Take an exclusive lock on the data folder, so two servers never run the same queue.
+
+    The operating system releases the lock when the process ends, even when it is killed.
+
+    Raises:
+        ConfigError: another process holds the lock.
+    """
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "server.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(f"another nodegraph server (process {owner}) uses the data folder {data_dir}; "
+                          "stop it or pass a different --data-dir") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 @dataclass
@@ -99,7 +131,6 @@ async def security_middleware(request: web.Request, handler) -> web.StreamRespon
 
 def create_app(config: ServerConfig, registry=None) -> web.Application:
     """Build the application: store, queue, executor and routes. The queue's worker starts with the app."""
-    from nodegraph.executor import Executor
     from nodegraph.models import ModelManager
     from nodegraph.queue import RunQueue
     from nodegraph.registry import default_registry
@@ -110,14 +141,20 @@ def create_app(config: ServerConfig, registry=None) -> web.Application:
     folders = {kind: data_dir / kind for kind in ("input", "output", "temp")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(data_dir)
     if registry is None:
         registry = default_registry(config.nodes_dirs)
     models = ModelManager(models_dir=config.models_dir or data_dir / "models")
-    executor = Executor(registry, models=models, output_dir=folders["output"], input_dir=folders["input"],
+
+    def make_executor():
+        from nodegraph.executor import Executor
+
+        return Executor(registry, models=models, output_dir=folders["output"], input_dir=folders["input"],
                         temp_dir=folders["temp"])
+
     store = RunStore(data_dir / "runs.sqlite3")
     hub = EventHub()
-    queue = RunQueue(store, executor, max_queued=config.limits.max_queued_runs, keep_runs=config.keep_runs,
+    queue = RunQueue(store, make_executor, max_queued=config.limits.max_queued_runs, keep_runs=config.keep_runs,
                      folders=folders, publish=hub.publish_threadsafe)
 
     allowed_hosts = set(config.allowed_hosts)
@@ -129,9 +166,10 @@ def create_app(config: ServerConfig, registry=None) -> web.Application:
     # client_max_size bounds what aiohttp itself buffers; the handlers check their own, smaller limits first.
     app = web.Application(middlewares=[error_middleware, security_middleware],
                           client_max_size=max(config.limits.max_body_bytes, config.limits.max_upload_bytes) + 1024 * 1024)
-    app[STATE] = ServerState(executor=executor, store=store, queue=queue, hub=hub, security=security,
+    app[STATE] = ServerState(registry=registry, models=models, store=store, queue=queue, hub=hub, security=security,
                              limits=config.limits, folders=folders, workflows_dir=data_dir / "workflows",
                              started=time.time())
+    app[DATA_LOCK] = lock
     add_routes(app)
     app.on_startup.append(_start)
     app.on_shutdown.append(_close_sockets)
@@ -143,6 +181,17 @@ async def _start(app: web.Application) -> None:
     state = app[STATE]
     state.hub.bind(asyncio.get_running_loop())
     state.queue.start()
+    # Import the executor (and networkx) in the background, so neither the first page nor the first run waits for it.
+    threading.Thread(target=_warm_up, args=(state,), name="nodegraph-warm-up", daemon=True).start()
+
+
+def _warm_up(state: ServerState) -> None:
+    from PIL import Image
+
+    # Pillow raises DecompressionBombError above twice MAX_IMAGE_PIXELS (and only warns above it), so
+    # image nodes running in the server reject anything over the server's pixel limit.
+    Image.MAX_IMAGE_PIXELS = state.limits.max_image_pixels // 2
+    state.queue.executor
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -153,6 +202,7 @@ async def _stop(app: web.Application) -> None:
     state = app[STATE]
     await asyncio.to_thread(state.queue.stop)
     state.store.close()
+    app[DATA_LOCK].close()
 
 
 def serve(config: ServerConfig) -> None:

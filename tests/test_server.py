@@ -493,7 +493,7 @@ async def test_upload_too_many_pixels(make_client):
     response = await upload(client, png_bytes((20, 20)))
     assert response.status == 413
     assert (await response.json())["errors"][0]["message"] == (
-        "the image is 20x20 pixels, over the limit of 100 pixels; scale it down first")
+        "'cat.png' has more than 100 pixels, the server's limit; scale it down first")
 
 
 # Workflows -------------------------------------------------------------------------
@@ -634,3 +634,10 @@ async def test_keep_runs_prunes_oldest(make_client):
         await asyncio.sleep(0.02)
     assert [run["id"] for run in listing["runs"]] == [records[2]["id"]]
     assert [path.exists() for path in paths] == [False, False, True]
+
+
+async def test_data_dir_locked_by_one_server(client, server_registry, tmp_path):
+    with pytest.raises(ConfigError) as raised:
+        create_app(ServerConfig(data_dir=tmp_path / "data"), registry=server_registry)
+    assert str(raised.value) == (f"another nodegraph server (process {os.getpid()}) uses the data folder {tmp_path / 'data'}; "
+                                 "stop it or pass a different --data-dir")
