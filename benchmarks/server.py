@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 def start_server(folder: Path) -> tuple[subprocess.Popen, str, float]:
-    """Start a server; return the process, its URL and the seconds until GET / answered 200."""
+    """Start a server; return the process, its URL and the seconds until GET / returned 200."""
     pack = folder / "pack"
     pack.mkdir(exist_ok=True)
     shutil.copy(REPO / "tests" / "server_nodes.py", pack / "server_nodes.py")
@@ -185,7 +185,9 @@ def main() -> None:
         finally:
             stop_server(process)
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}; "
+          f"load average at the end {load}")
     print()
     print("| measurement | result |")
     print("| --- | --- |")

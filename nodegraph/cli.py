@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also accept this Host header name besides loopback names ('*' accepts any); repeatable")
     serve.add_argument("--keep-runs", type=int, default=None, metavar="N",
                        help="keep only the newest N finished runs, deleting older ones with their output files (default: keep all)")
-    serve.add_argument("--max-queued", type=int, default=1000, metavar="N", help="most runs waiting in the queue (default 1000)")
-    serve.add_argument("--max-nodes", type=int, default=20000, metavar="N", help="most nodes in a submitted workflow (default 20000)")
+    serve.add_argument("--max-queued", type=int, default=1000, metavar="N", help="maximum runs waiting in the queue (default 1000)")
+    serve.add_argument("--max-nodes", type=int, default=20000, metavar="N", help="maximum nodes in a submitted workflow (default 20000)")
     serve.add_argument("--max-body-mb", type=float, default=17.0, metavar="MB", help="largest request body in MiB (default 17)")
     serve.add_argument("--max-upload-mb", type=float, default=32.0, metavar="MB", help="largest uploaded image in MiB (default 32)")
     serve.set_defaults(handler=command_serve)

@@ -28,7 +28,7 @@ EventHandler = Callable[[dict], None]
 
 
 class ServerError(NodegraphError):
-    """Raised for an error response; `problems` holds the server's error list."""
+    """Raised for an error response; `problems` is the server's error list."""
 
     def __init__(self, status: int, problems: list[Problem]):
         self.status = status
@@ -77,7 +77,7 @@ class AsyncClient:
         """Send a request and return the decoded JSON body.
 
         Raises:
-            ServerError: the server answered with a 4xx or 5xx status.
+            ServerError: the response status is 4xx or 5xx.
         """
         session = await self._get_session()
         async with session.request(method, self.base_url + path, **kwargs) as response:

@@ -3,9 +3,9 @@
 Every state change is written to the run store before the matching event is published,
 so a client that reads a run after seeing its event finds the state the event announced.
 A run that was running when the server stopped is marked interrupted on the next start,
-not re-queued: a run that took the process down (out of memory, a crashing native
-library) would take it down again on every restart, and a re-run repeats its side
-effects. Queued runs are kept and run in their original order.
+not re-queued. If the run itself took the process down (out of memory, a crashing native
+library), re-queueing would take it down again on every restart, and a re-run repeats
+its side effects. Queued runs are kept and run in their original order.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ FILE_KINDS = ("input", "output", "temp")
 
 
 class QueueFull(Exception):
-    """Raised when a run is submitted while the queue holds its maximum of queued runs."""
+    """Raised when a run is submitted while max_queued runs wait in the queue."""
 
 
 @dataclass
 class CancelResult:
-    """What DELETE did to a run: removed (was queued), interrupting (was running) or deleted (was finished)."""
+    """The outcome of DELETE on a run: removed (was queued), interrupting (was running) or deleted (was finished)."""
 
     action: str
     deleted_files: int = 0
@@ -127,7 +127,7 @@ class RunQueue:
                            params=params, targets=targets, name=str(document.get("name") or ""))
         with self._condition:
             if len(self._pending) >= self.max_queued:
-                raise QueueFull(f"the queue holds its maximum of {self.max_queued} runs; wait for some to finish")
+                raise QueueFull(f"the queue is full ({self.max_queued} runs waiting); retry when some have finished")
             self.store.add(record)
             self._pending.append(record.id)
             self._interrupts[record.id] = threading.Event()

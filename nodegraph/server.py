@@ -60,7 +60,7 @@ class ServerConfig:
     """Settings of one server process.
 
     Attributes:
-        data_dir: holds runs.sqlite3 and the input, output, temp and workflows folders.
+        data_dir: the folder of runs.sqlite3 and the input, output, temp and workflows folders.
         models_dir: the models folder; default <data_dir>/models.
         token: required as `Authorization: Bearer TOKEN` (or `?token=` on GET) on every /api/ request.
         allowed_origins: extra Origins, such as http://localhost:5173, allowed to change state.

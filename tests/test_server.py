@@ -218,6 +218,8 @@ async def test_queue_full_gives_429(make_client):
     response = await client.post("/api/runs", json={"workflow": text_workflow()})
     assert response.status == 429
     assert (await response.json())["errors"][0]["code"] == "queue_full"
+    assert (await response.json())["errors"][0]["message"] == "the queue is full (1 runs waiting); retry when some have finished"
+    assert response.headers["Retry-After"] == "5"
     await client.delete(f"/api/runs/{running}")
 
 
