@@ -231,7 +231,9 @@ class RunQueue:
                 self._execute(run_id, interrupt)
             except Exception:  # the worker must survive any run
                 logger.exception("run %s: the queue failed to run it", run_id)
-                self._finish(run_id, FAILED, error={"message": "internal error while running; see the server log"})
+                error = {"message": "internal error while running; see the server log"}
+                self._finish(run_id, FAILED, error=error)
+                self._send({"event": "run.failed", "run": run_id, "time": time.time(), "error": error, "outputs": {}}, run_id)
             finally:
                 with self._condition:
                     self._running = None

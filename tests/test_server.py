@@ -643,3 +643,25 @@ async def test_data_dir_locked_by_one_server(client, server_registry, tmp_path):
         create_app(ServerConfig(data_dir=tmp_path / "data"), registry=server_registry)
     assert str(raised.value) == (f"another nodegraph server (process {os.getpid()}) uses the data folder {tmp_path / 'data'}; "
                                  "stop it or pass a different --data-dir")
+
+
+async def test_queue_survives_internal_error(client, monkeypatch):
+    from nodegraph.routes import STATE
+
+    queue = client.app[STATE].queue
+    original = queue.executor.run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("executor exploded")
+
+    monkeypatch.setattr(queue.executor, "run", broken)
+    socket = await client.ws_connect("/api/events")
+    run_id = await submit(client, text_workflow())
+    events = await read_run_events(socket, run_id)
+    assert events[-1]["event"] == "run.failed"
+    record = await wait_for(client, run_id)
+    assert record["status"] == "failed"
+    assert record["error"] == {"message": "internal error while running; see the server log"}
+    monkeypatch.setattr(queue.executor, "run", original)
+    assert (await wait_for(client, await submit(client, text_workflow("next"))))["status"] == "succeeded"
+    await socket.close()
