@@ -107,8 +107,32 @@ def _code_for(status: int) -> str:
 
 @web.middleware
 async def security_middleware(request: web.Request, handler) -> web.StreamResponse:
-    """Check Host on every request, the token on /api/, and Origin on state changes and WebSocket upgrades."""
+    """Check Host on every request, the token on /api/, and Origin on state changes and WebSocket upgrades.
+
+    Pages of an allowed origin (--allow-origin) also get CORS headers, so a browser lets them read the answers.
+    """
     security = request.app[STATE].security
+    origin = request.headers.get("Origin")
+    cors = origin is not None and origin.rstrip("/") in security.allowed_origins
+    if cors and request.method == "OPTIONS":
+        # A CORS preflight carries no token; the real request that follows is checked in full.
+        response: web.StreamResponse = web.Response(status=204, headers=PREFLIGHT_HEADERS)
+    else:
+        response = await _check_request(request, handler, security)
+    if cors and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+async def _check_request(request: web.Request, handler, security: Security) -> web.StreamResponse:
     host = request.headers.get("Host")
     if not security.host_allowed(host):
         return error_response(403, "host_rejected", f"the Host header {host!r} is not a name of this server; "
@@ -125,8 +149,7 @@ async def security_middleware(request: web.Request, handler) -> web.StreamRespon
         if not security.origin_allowed(origin, host, request.scheme):
             return error_response(403, "origin_rejected", f"requests from the page origin {origin!r} are not allowed; "
                                                           "start the server with --allow-origin ORIGIN to accept it")
-    response = await handler(request)
-    return response
+    return await handler(request)
 
 
 def create_app(config: ServerConfig, registry=None) -> web.Application:

@@ -308,9 +308,11 @@ async def test_interrupt_one_run_leaves_others(client):
 
 async def test_queued_position(client):
     slow = await submit(client, slow_workflow())
+    await wait_for(client, slow, ("running",))
     first = await client.post("/api/runs", json={"workflow": text_workflow("a")})
     second = await client.post("/api/runs", json={"workflow": text_workflow("b")})
-    assert (await second.json())["position"] == (await first.json())["position"] + 1
+    assert (await first.json())["position"] == 0
+    assert (await second.json())["position"] == 1
     record = await (await client.get(f"/api/runs/{(await second.json())['id']}")).json()
     assert record["status"] == "queued"
     assert record["nodes"]["show"]["status"] == "pending"
@@ -558,9 +560,17 @@ async def test_foreign_origin_websocket_rejected(client):
 
 
 async def test_allowed_origin_accepted(make_client):
-    client = await make_client(allowed_origins={"http://localhost:3000"})
-    response = await client.post("/api/validate", json={"workflow": text_workflow()}, headers={"Origin": "http://localhost:3000"})
+    client = await make_client(allowed_origins={"http://localhost:3000"}, token="t")
+    headers = {"Origin": "http://localhost:3000", "Authorization": "Bearer t"}
+    response = await client.post("/api/validate", json={"workflow": text_workflow()}, headers=headers)
     assert response.status == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    preflight = await client.options("/api/runs", headers={"Origin": "http://localhost:3000",
+                                                           "Access-Control-Request-Method": "POST"})
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Headers"] == "Authorization, Content-Type"
+    foreign = await client.get("/api/runs", headers={"Origin": "http://evil.example", "Authorization": "Bearer t"})
+    assert "Access-Control-Allow-Origin" not in foreign.headers
 
 
 async def test_foreign_host_rejected(client):
