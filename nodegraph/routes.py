@@ -354,7 +354,7 @@ def save_upload(data: bytes, filename: str, folder: Path, limits: Limits) -> str
     except UploadRejected:
         raise
     except Image.DecompressionBombError:
-        # The server lowers Pillow's own limit to match its pixel limit (see server._warm_up).
+        # `nodegraph serve` lowers Pillow's own limit to the server's pixel limit (server.limit_image_pixels).
         raise too_many_pixels from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UploadRejected(400, "not_an_image", f"{filename!r} is not an image Pillow can read ({error}); "

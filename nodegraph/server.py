@@ -209,12 +209,17 @@ async def _start(app: web.Application) -> None:
 
 
 def _warm_up(state: ServerState) -> None:
+    state.queue.executor
+
+
+def limit_image_pixels(max_pixels: int) -> None:
+    """Make Pillow reject images over `max_pixels` in this process, so image nodes in the server obey the limit.
+
+    Pillow raises DecompressionBombError above twice MAX_IMAGE_PIXELS and only warns above it.
+    """
     from PIL import Image
 
-    # Pillow raises DecompressionBombError above twice MAX_IMAGE_PIXELS (and only warns above it), so
-    # image nodes running in the server reject anything over the server's pixel limit.
-    Image.MAX_IMAGE_PIXELS = state.limits.max_image_pixels // 2
-    state.queue.executor
+    Image.MAX_IMAGE_PIXELS = max_pixels // 2
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -236,6 +241,7 @@ def serve(config: ServerConfig) -> None:
     """
     check_bind(config.host, config.token)
     app = create_app(config)
+    limit_image_pixels(config.limits.max_image_pixels)
     shown_host = f"[{config.host}]" if ":" in config.host else config.host
     ready = f"nodegraph serving http://{shown_host}:{config.port}/ (data folder: {Path(config.data_dir).resolve()})"
     web.run_app(app, host=config.host, port=config.port, print=lambda _: print(ready, flush=True), access_log=None,
