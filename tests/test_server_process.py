@@ -222,3 +222,25 @@ def test_restart_after_kill_keeps_runs(tmp_path):
             assert client.get_run(done["id"])["status"] == "succeeded"
     finally:
         second.stop()
+
+
+def test_cli_ctrl_c_interrupts_server_run(server, tmp_path):
+    path = tmp_path / "slow.json"
+    path.write_text(json.dumps(slow_workflow(steps=100_000)))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cli = subprocess.Popen([sys.executable, "-m", "nodegraph", "--nodes-dir", str(tmp_path / "pack"), "run", str(path),
+                            "--server", server.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        with Client(server.url) as client:
+            deadline = time.monotonic() + 30
+            while not (runs := client.list_runs(status="running")["runs"]):
+                assert time.monotonic() < deadline, cli.stderr.read() if cli.poll() is not None else "no running run"
+                time.sleep(0.05)
+            cli.send_signal(signal.SIGINT)
+            _, stderr = cli.communicate(timeout=30)
+            assert cli.returncode == 130, stderr
+            assert f"interrupting run {runs[0]['id']} on the server" in stderr
+            assert client.get_run(runs[0]["id"])["status"] == "interrupted"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
