@@ -36,8 +36,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, str, float]:
-    """Start a server; return the process, its URL and the seconds until GET / returned 200."""
+def cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time a process has used, in seconds (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen, str, float, float]:
+    """Start a server; return the process, its URL, the seconds until GET / returned 200 and the CPU seconds used by then."""
     pack = folder / "pack"
     pack.mkdir(exist_ok=True)
     shutil.copy(REPO / "tests" / "server_nodes.py", pack / "server_nodes.py")
@@ -52,7 +58,7 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str, float]:
         try:
             with urllib.request.urlopen(url + "/", timeout=1) as response:
                 if response.status == 200:
-                    return process, url, time.perf_counter() - started
+                    return process, url, time.perf_counter() - started, cpu_seconds(process.pid)
         except (urllib.error.URLError, OSError):
             if process.poll() is not None:
                 raise SystemExit("the server exited during start-up")
@@ -166,13 +172,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        startups = []
+        startups, startup_cpu = [], []
         for _ in range(args.starts):
-            process, url, seconds = start_server(folder)
+            process, url, seconds, cpu = start_server(folder)
             startups.append(seconds)
+            startup_cpu.append(cpu)
             stop_server(process)
 
-        process, url, _ = start_server(folder)
+        process, url, _, _ = start_server(folder)
         try:
             time.sleep(1.0)
             idle_mb = resident_mb(process.pid)
@@ -193,6 +200,7 @@ def main() -> None:
     print("| --- | --- |")
     print(f"| start-up to first `GET /` (median of {args.starts}) | {statistics.median(startups):.2f} s "
           f"(min {min(startups):.2f}, max {max(startups):.2f}) |")
+    print(f"| CPU time of the server process until that answer (median) | {statistics.median(startup_cpu):.2f} s |")
     print(f"| torch loaded after start-up | {'no' if device is None else 'yes'} |")
     print(f"| resident memory, idle after start-up | {idle_mb:.0f} MB |")
     print(f"| small runs over HTTP, 1 client (submit, await the end, repeat) | {single:.0f} runs/s ({args.runs} runs) |")
