@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import os
@@ -674,4 +675,20 @@ async def test_queue_survives_internal_error(client, monkeypatch):
     assert record["error"] == {"message": "internal error while running; see the server log"}
     monkeypatch.setattr(queue.executor, "run", original)
     assert (await wait_for(client, await submit(client, text_workflow("next"))))["status"] == "succeeded"
+    await socket.close()
+
+
+async def test_events_carry_preview_images(client):
+    from PIL import Image
+
+    socket = await client.ws_connect("/api/events")
+    document = slow_workflow(steps=2, step_seconds=0.0)
+    document["nodes"]["sleep"]["inputs"]["preview"] = True
+    run_id = await submit(client, document)
+    progress = [event for event in await read_run_events(socket, run_id) if event["event"] == "node.progress"]
+    assert len(progress) == 3
+    prefix = "data:image/jpeg;base64,"
+    assert progress[0]["preview"].startswith(prefix)
+    preview = Image.open(io.BytesIO(base64.b64decode(progress[0]["preview"][len(prefix):])))
+    assert preview.size == (256, 128)
     await socket.close()
