@@ -124,10 +124,9 @@ def parse_submission(body: bytes, registry: Registry, limits: Limits) -> Submiss
         unknown = sorted(set(envelope) - {"workflow", "params", "targets"})
         if unknown:
             return _request_problem(f"unknown request fields {unknown}; a run request has workflow, params and targets")
-    elif isinstance(envelope, dict) and ("nodes" in envelope or "format" in envelope):
-        document, params, targets = envelope, None, None
     else:
-        return _request_problem('the request body must be a JSON object {"workflow": {...}, "params": {...}, "targets": [...]}')
+        # Without "workflow" the body is the workflow document itself, checked as the CLI checks a file.
+        document, params, targets = envelope, None, None
     if params is None:
         params = {}
     if not isinstance(params, dict):
@@ -153,13 +152,10 @@ def _parse_json(body: bytes) -> Any:
     # Errors read as they do for a workflow file, so a raw bad document gets the CLI's message.
     try:
         text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        workflow_document.load_bytes(body)  # raises the not-UTF-8 problem
-        raise
-    try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        workflow_document.load_text(text)  # raises the problem with line and column
+        # Raises WorkflowInvalid with the not-UTF-8, empty, too-deep or line-and-column problem.
+        workflow_document.load_bytes(body)
         raise
 
 

@@ -188,7 +188,12 @@ async def test_malformed_request_fields(client):
     assert (await response.json())["errors"][0]["message"] == "targets must be a list of node ids, got a string"
     response = await client.post("/api/runs", json=[1, 2])
     assert response.status == 400
-    assert (await response.json())["errors"][0]["code"] == "invalid_request"
+    assert (await response.json())["errors"][0]["message"] == 'the document is an array; a workflow is a JSON object with "nodes"'
+    response = await client.post("/api/runs", json={"workflow": text_workflow(), "priority": 1})
+    assert (await response.json())["errors"][0]["message"] == (
+        "unknown request fields ['priority']; a run request has workflow, params and targets")
+    response = await client.post("/api/runs", data=b"\xff\xfe{")
+    assert (await response.json())["errors"][0]["code"] == "not_utf8"
 
 
 async def test_body_over_limit_gives_413(make_client):
@@ -692,3 +697,14 @@ async def test_events_carry_preview_images(client):
     preview = Image.open(io.BytesIO(base64.b64decode(progress[0]["preview"][len(prefix):])))
     assert preview.size == (256, 128)
     await socket.close()
+
+
+async def test_bad_cases_over_body_limit(make_client):
+    client = await make_client(limits=Limits(max_body_bytes=100_000))
+    for case in BAD_CASES:
+        response = await client.post("/api/runs", data=case.read_bytes())
+        expected = 413 if case.stat().st_size > 100_000 else 400
+        assert response.status == expected, case.name
+    response = await client.post("/api/runs", data=(CASES / "bad" / "deep-nesting.json").read_bytes())
+    assert (await response.json())["errors"][0]["message"] == (
+        "the request body is 400001 bytes, over the limit of 100000 bytes; send a smaller one or raise the server's limit")
