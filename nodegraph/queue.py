@@ -197,8 +197,11 @@ class RunQueue:
                     pass
                 except OSError as error:
                     logger.warning("run %s: cannot delete output file %s: %s", record.id, path, error)
-        # NOTE: the executor's output cache may still hold a display that names a deleted file; a cache
-        # hit then reports a file that is gone. Clearing single cache entries needs a hook in OutputCache.
+        if deleted and self._executor is not None:
+            # A cached output node's display may name a deleted file, and a cache hit would then report a
+            # file that is gone. OutputCache cannot drop single entries, so the whole cache goes.
+            self._executor.cache.clear()
+            logger.info("output cache cleared because run %s's output files were deleted", record.id)
         logger.info("run %s deleted from the history with %d output files", record.id, deleted)
         return deleted
 

@@ -52,13 +52,14 @@ class TestSaveImage(Node):
     inputs = (
         Input("value", INT, default=0, min=0, max=255, description="Red channel of the image."),
         Input("prefix", STRING, default="test", description="File name prefix."),
+        Input("cache", BOOLEAN, default=False, description="Let the output cache serve this node."),
     )
     outputs = ()
 
     def fingerprint(self, ctx, literals: dict[str, Any]) -> str | None:
-        return None  # writes a new file on every run
+        return "" if literals.get("cache") else None  # by default a new file on every run
 
-    def run(self, ctx, value: int = 0, prefix: str = "test") -> NodeResult:
+    def run(self, ctx, value: int = 0, prefix: str = "test", cache: bool = False) -> NodeResult:
         from PIL import Image
 
         folder = ctx.output_dir

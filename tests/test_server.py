@@ -708,3 +708,25 @@ async def test_bad_cases_over_body_limit(make_client):
     response = await client.post("/api/runs", data=(CASES / "bad" / "deep-nesting.json").read_bytes())
     assert (await response.json())["errors"][0]["message"] == (
         "the request body is 400001 bytes, over the limit of 100000 bytes; send a smaller one or raise the server's limit")
+
+
+async def test_delete_keeps_files_other_runs_show(client):
+    document = image_workflow(value=9)
+    document["nodes"]["save"]["inputs"]["cache"] = True
+    first = await wait_for(client, await submit(client, document))
+    second = await wait_for(client, await submit(client, document))
+    assert second["nodes"]["save"]["status"] == "cached"
+    path = Path(first["outputs"]["save"]["images"][0]["path"])
+    assert second["outputs"]["save"]["images"][0]["path"] == str(path)
+
+    kept = await client.delete(f"/api/runs/{first['id']}")
+    assert (await kept.json())["deleted_files"] == 0
+    assert path.is_file()
+    gone = await client.delete(f"/api/runs/{second['id']}")
+    assert (await gone.json())["deleted_files"] == 1
+    assert not path.exists()
+
+    # The cache no longer serves the deleted file: the node runs again and writes a new one.
+    third = await wait_for(client, await submit(client, document))
+    assert third["nodes"]["save"]["status"] == "executed"
+    assert Path(third["outputs"]["save"]["images"][0]["path"]).is_file()
