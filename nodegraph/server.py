@@ -109,7 +109,7 @@ def _code_for(status: int) -> str:
 async def security_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Check Host on every request, the token on /api/, and Origin on state changes and WebSocket upgrades.
 
-    Pages of an allowed origin (--allow-origin) also get CORS headers, so a browser lets them read the answers.
+    Pages of an allowed origin (--allow-origin) also get CORS headers, so a browser lets them read the responses.
     """
     security = request.app[STATE].security
     origin = request.headers.get("Origin")
