@@ -231,6 +231,7 @@ async def _stop(app: web.Application) -> None:
     await asyncio.to_thread(state.queue.stop)
     state.store.close()
     app[DATA_LOCK].close()
+    logger.info("server stopped")
 
 
 def serve(config: ServerConfig) -> None:
@@ -240,6 +241,9 @@ def serve(config: ServerConfig) -> None:
         ConfigError: the configuration is unsafe (a non-loopback address without a token).
     """
     check_bind(config.host, config.token)
+    if not is_loopback(config.host) and not config.allowed_hosts:
+        logger.warning("listening on %s: requests must still name this server by a loopback name or by %s in their "
+                       "Host header; pass --allow-host NAME for each name clients use", config.host, config.host)
     app = create_app(config)
     limit_image_pixels(config.limits.max_image_pixels)
     shown_host = f"[{config.host}]" if ":" in config.host else config.host
