@@ -242,8 +242,9 @@ def serve(config: ServerConfig) -> None:
     """
     check_bind(config.host, config.token)
     if not is_loopback(config.host) and not config.allowed_hosts:
-        logger.warning("listening on %s: requests must still name this server by a loopback name or by %s in their "
-                       "Host header; pass --allow-host NAME for each name clients use", config.host, config.host)
+        also = "" if config.host in ("0.0.0.0", "::", "") else f" or {config.host}"
+        logger.warning("listening on %s, but only requests whose Host header is a loopback name%s are accepted; "
+                       "pass --allow-host NAME for each name clients use", config.host, also)
     app = create_app(config)
     limit_image_pixels(config.limits.max_image_pixels)
     shown_host = f"[{config.host}]" if ":" in config.host else config.host
