@@ -141,6 +141,27 @@ async def test_openapi_lists_every_route(client):
         if path.startswith("/api/") and path != "/api/{tail}":
             routes.add(path.replace("{path:.+}", "{path}"))
     assert routes <= set(document["paths"]), routes - set(document["paths"])
+    assert set(document["paths"]) <= routes | {"/api/files/{kind}/{path}"}
+
+
+async def test_openapi_references_resolve(client):
+    document = await (await client.get("/api/openapi.json")).json()
+    references = []
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "$ref" in item:
+                references.append(item["$ref"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    assert references
+    for reference in references:
+        target = document
+        for part in reference.removeprefix("#/").split("/"):
+            target = target[part]
+        assert isinstance(target, dict), reference
 
 
 # Validation and bad workflows -------------------------------------------------------
