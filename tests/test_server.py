@@ -751,3 +751,31 @@ async def test_delete_keeps_files_other_runs_show(client):
     third = await wait_for(client, await submit(client, document))
     assert third["nodes"]["save"]["status"] == "executed"
     assert Path(third["outputs"]["save"]["images"][0]["path"]).is_file()
+
+
+async def test_responses_match_openapi_schemas(client):
+    import jsonschema
+
+    document = await (await client.get("/api/openapi.json")).json()
+
+    def check(instance, name: str) -> None:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        jsonschema.Draft202012Validator(schema).validate(instance)
+
+    for schema in document["components"]["schemas"].values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    socket = await client.ws_connect("/api/events")
+    run_id = await submit(client, image_workflow())
+    events = await read_run_events(socket, run_id)
+    for event in events:
+        check(event, "Event")
+    check(await (await client.get(f"/api/runs/{run_id}")).json(), "Run")
+    for run in (await (await client.get("/api/runs")).json())["runs"]:
+        check(run, "RunSummary")
+    check(await (await client.get("/api/system")).json(), "System")
+    check(await (await client.get("/api/runs/nope")).json(), "Errors")
+    for entry in (await (await client.get("/api/workflows")).json())["workflows"]:
+        check(entry, "WorkflowEntry")
+    for node_type in (await (await client.get("/api/nodes")).json()).values():
+        check(node_type, "NodeType")
+    await socket.close()
