@@ -1,0 +1,58 @@
+// Read the text chunks of a PNG file (tEXt, zTXt, iTXt), where SaveImage stores the workflow.
+
+const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
+
+async function inflate(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// Return {keyword: text} for every text chunk; throws when the data is not a PNG.
+export async function readPngText(buffer) {
+  const bytes = new Uint8Array(buffer);
+  if (!SIGNATURE.every((value, i) => bytes[i] === value)) throw new Error('not a PNG file');
+  const view = new DataView(buffer);
+  const latin1 = new TextDecoder('latin1');
+  const utf8 = new TextDecoder('utf-8');
+  const texts = {};
+  let offset = 8;
+  while (offset + 12 <= bytes.length) {
+    const length = view.getUint32(offset);
+    const kind = latin1.decode(bytes.subarray(offset + 4, offset + 8));
+    const data = bytes.subarray(offset + 8, offset + 8 + length);
+    offset += 12 + length;
+    if (kind === 'IEND') break;
+    const zero = data.indexOf(0);
+    if (zero < 0) continue;
+    const keyword = latin1.decode(data.subarray(0, zero));
+    if (kind === 'tEXt') {
+      texts[keyword] = latin1.decode(data.subarray(zero + 1));
+    } else if (kind === 'zTXt') {
+      texts[keyword] = latin1.decode(await inflate(data.subarray(zero + 2)));
+    } else if (kind === 'iTXt') {
+      // keyword \0 compressed-flag method language \0 translated-keyword \0 text
+      const compressed = data[zero + 1] === 1;
+      const languageEnd = data.indexOf(0, zero + 3);
+      const translatedEnd = data.indexOf(0, languageEnd + 1);
+      const body = data.subarray(translatedEnd + 1);
+      texts[keyword] = utf8.decode(compressed ? await inflate(body) : body);
+    }
+  }
+  return texts;
+}
+
+// Find a workflow document among a PNG's text chunks, or return null.
+export async function workflowFromPng(buffer) {
+  const texts = await readPngText(buffer);
+  const ordered = ['workflow', ...Object.keys(texts).filter((key) => key !== 'workflow')];
+  for (const key of ordered) {
+    if (!(key in texts)) continue;
+    try {
+      const document = JSON.parse(texts[key]);
+      if (document && document.format === 'nodegraph/workflow') return document;
+    } catch {
+      // not JSON: some other text chunk
+    }
+  }
+  return null;
+}
