@@ -50,7 +50,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", default=None, metavar="FILE|-", help="write events as JSON lines to FILE, or stdout with -")
     run.add_argument("--batch", type=Path, default=None, metavar="PARAMS.jsonl",
                      help="run once per line of a JSON-lines file of param values, in one process")
+    run.add_argument("--server", default=None, metavar="URL",
+                     help="submit the run to a nodegraph server (e.g. http://127.0.0.1:8189) instead of running it here")
+    run.add_argument("--token", default=None, metavar="TOKEN",
+                     help="the server's token, with --server (default: the NODEGRAPH_TOKEN environment variable)")
     run.set_defaults(handler=command_run)
+
+    serve = commands.add_parser("serve", help="run the HTTP and WebSocket server with the editor")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
+                                                           "any non-loopback address requires --token)")
+    serve.add_argument("--port", type=int, default=8189, help="TCP port (default 8189)")
+    serve.add_argument("--data-dir", type=Path, default=Path("nodegraph-data"), metavar="DIR",
+                       help="folder for the run database and the input, output, temp and workflows folders "
+                            "(default: ./nodegraph-data)")
+    serve.add_argument("--models-dir", type=Path, default=None, metavar="DIR", help="folder of local models (default: DATA_DIR/models)")
+    serve.add_argument("--token", default=None, metavar="TOKEN",
+                       help="require 'Authorization: Bearer TOKEN' on every API request (default: the NODEGRAPH_TOKEN "
+                            "environment variable, which keeps the token out of the process list)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="also accept state-changing requests from pages of this origin, e.g. http://localhost:3000; repeatable")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also accept this Host header name besides loopback names ('*' accepts any); repeatable")
+    serve.add_argument("--keep-runs", type=int, default=None, metavar="N",
+                       help="keep only the newest N finished runs, deleting older ones with their output files (default: keep all)")
+    serve.add_argument("--max-queued", type=int, default=1000, metavar="N", help="most runs waiting in the queue (default 1000)")
+    serve.add_argument("--max-nodes", type=int, default=20000, metavar="N", help="most nodes in a submitted workflow (default 20000)")
+    serve.add_argument("--max-body-mb", type=float, default=17.0, metavar="MB", help="largest request body in MiB (default 17)")
+    serve.add_argument("--max-upload-mb", type=float, default=32.0, metavar="MB", help="largest uploaded image in MiB (default 32)")
+    serve.set_defaults(handler=command_serve)
 
     validate = commands.add_parser("validate", help="check a workflow without running it")
     validate.add_argument("workflow", help="a workflow .json file, or the name of a shipped example")
@@ -231,7 +258,33 @@ def draw_random_seeds(document: dict, registry, values: dict[str, str], stream: 
             print(f"{name} = {values[name]} (random)", file=stream)
 
 
+def command_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from nodegraph.security import ConfigError, Limits
+    from nodegraph.server import ServerConfig, serve
+    from nodegraph.store import StoreError
+
+    if args.keep_runs is not None and args.keep_runs < 0:
+        raise UsageError(f"--keep-runs must be 0 or more, got {args.keep_runs}")
+    limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+                    max_workflow_nodes=args.max_nodes, max_queued_runs=args.max_queued)
+    config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, models_dir=args.models_dir,
+                          token=args.token or os.environ.get("NODEGRAPH_TOKEN") or None,
+                          allowed_origins=set(args.allow_origin), allowed_hosts={name.lower() for name in args.allow_host},
+                          limits=limits, keep_runs=args.keep_runs, nodes_dirs=list(args.nodes_dir))
+    try:
+        serve(config)
+    except (ConfigError, StoreError) as error:
+        raise UsageError(str(error)) from error
+    except OSError as error:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from error
+    return EXIT_OK
+
+
 def command_run(args: argparse.Namespace) -> int:
+    if args.server:
+        return command_run_remote(args)
     from nodegraph.executor import Executor, prepare
     from nodegraph.models import ModelManager
 
@@ -257,6 +310,10 @@ def command_run(args: argparse.Namespace) -> int:
         return {"succeeded": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(result.status, EXIT_FAILED)
     finally:
         close_events()
+
+
+def command_run_remote(args: argparse.Namespace) -> int:
+    raise UsageError("--server is not available yet")
 
 
 def open_events(target: str | None) -> tuple[TextIO | None, Callable[[], None]]:
