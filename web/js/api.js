@@ -2,7 +2,7 @@
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super(body?.error || body?.message || `HTTP ${status}`);
+    super(body?.errors?.[0]?.message || body?.error || `HTTP ${status}`);
     this.status = status;
     this.body = body;
   }
@@ -34,6 +34,7 @@ export const api = {
   queue: (workflow, params) => request('POST', '/api/runs', params ? { workflow, params } : { workflow }),
   runs: (limit = 50) => request('GET', `/api/runs?limit=${limit}`),
   run: (id) => request('GET', `/api/runs/${encodeURIComponent(id)}`),
+  runWorkflow: (id) => request('GET', `/api/runs/${encodeURIComponent(id)}/workflow`),
   deleteRun: (id) => request('DELETE', `/api/runs/${encodeURIComponent(id)}`),
   workflows: () => request('GET', '/api/workflows'),
   workflow: (name) => request('GET', `/api/workflows/${encodeURIComponent(name)}`),

@@ -10,6 +10,8 @@ import { EventSocket } from './socket.js';
 import { askText, closeMenus, dialog, element, notices, notify, showMenu } from './ui.js';
 
 const SEED_MAX = 2 ** 32 - 1;
+// Runs whose events are kept while their id is not yet known to this tab.
+const EARLY_RUNS = 8;
 const NODE_COLORS = ['#3a3f4b', '#4a3b5c', '#2f4f4f', '#5c3b3b', '#3b5c3e', '#5c543b'];
 
 // [keys, message key, action name]; the help overlay lists these.
@@ -31,6 +33,7 @@ class App {
     this.gestures = installGestures(this.editor, this);
     this.name = '';
     this.watchedRun = null;
+    this.unwatched = new Map();
     this.editor.listeners.add(() => this.updateTitle());
     this.installMenus();
     this.installKeyboard();
@@ -114,7 +117,7 @@ class App {
   async examplesMenu() {
     try {
       const list = await this.workflowList();
-      const examples = list.filter((item) => item.example);
+      const examples = list.filter((item) => item.source === 'example');
       if (!examples.length) return [{ label: t('menu.no_examples'), disabled: true }];
       return examples.map((item) => ({
         id: `example-${item.name}`, label: item.title || item.name, action: () => this.openNamed(item.name, true),
@@ -306,9 +309,9 @@ class App {
         chosen = entry;
         event.target.closest('.dialog').querySelector('button.primary').click();
       } }, entry.title || entry.name),
-      entry.example ? element('span', { class: 'tag' }, t('file.example')) : null);
-    const saved = list.filter((entry) => !entry.example);
-    const examples = list.filter((entry) => entry.example);
+      entry.source === 'example' ? element('span', { class: 'tag' }, t('file.example')) : null);
+    const saved = list.filter((entry) => entry.source !== 'example');
+    const examples = list.filter((entry) => entry.source === 'example');
     const body = element('div', { class: 'open-list' },
       element('h3', {}, t('file.saved')),
       saved.length ? element('ul', {}, ...saved.map(item)) : element('p', { class: 'muted' }, t('file.none_saved')),
@@ -320,7 +323,7 @@ class App {
       { label: t('dialog.open'), primary: true, value: () => 'chosen' },
     ]).then((result) => {
       if (result === 'file') this.openFile();
-      else if (result === 'chosen' && chosen) this.openNamed(chosen.name, chosen.example);
+      else if (result === 'chosen' && chosen) this.openNamed(chosen.name, chosen.source === 'example');
     });
   }
 
@@ -328,7 +331,12 @@ class App {
     const input = document.createElement('input');
     input.type = 'file';
     input.accept = '.json,application/json,image/png';
-    input.addEventListener('change', () => input.files[0] && this.openFromFile(input.files[0]));
+    input.hidden = true;
+    document.body.append(input);
+    input.addEventListener('change', () => {
+      input.remove();
+      if (input.files[0]) this.openFromFile(input.files[0]);
+    });
     input.click();
   }
 
@@ -421,10 +429,15 @@ class App {
     const workflow = this.document();
     this.editor.setErrors([]);
     try {
+      // Validate first: problems come back as a 200 list, so they are shown without a failed request.
+      const { errors } = await api.validate(workflow);
+      if (errors.length) {
+        this.showProblems(errors);
+        return;
+      }
       const result = await api.queue(workflow);
-      this.watchedRun = result.id;
-      this.editor.clearRunState();
       this.setStatus(t('status.queued_position', { position: result.position ?? 0 }));
+      this.watch(result.id);
     } catch (error) {
       this.showQueueError(error);
     }
@@ -433,14 +446,18 @@ class App {
 
   showQueueError(error) {
     if (error instanceof ApiError && error.status === 400 && Array.isArray(error.body?.errors)) {
-      const errors = error.body.errors;
-      this.editor.setErrors(errors);
-      const general = errors.filter((item) => !item.node || !this.editor.graph.nodes.has(item.node));
-      for (const item of general) notify(item.message, 'error', 10000);
-      this.setStatus(t('status.invalid_count', { count: errors.length }));
+      this.showProblems(error.body.errors);
       return;
     }
     notify(t('error.queue', { message: error.message }), 'error');
+  }
+
+  // Mark the nodes and inputs that validation errors name; errors about the whole document become notices.
+  showProblems(errors) {
+    this.editor.setErrors(errors);
+    const general = errors.filter((item) => !item.node || !this.editor.graph.nodes.has(item.node));
+    for (const item of general) notify(item.message, 'error', 10000);
+    this.setStatus(t('status.invalid_count', { count: errors.length }));
   }
 
   async interrupt() {
@@ -456,9 +473,27 @@ class App {
     }
   }
 
+  // Follow a run on the canvas; events that arrived before its id was known are replayed.
+  watch(runId) {
+    this.watchedRun = runId;
+    this.editor.clearRunState();
+    const early = this.unwatched.get(runId) || [];
+    this.unwatched.clear();
+    for (const event of early) this.onEvent(event);
+  }
+
   onEvent(event) {
     if (event.event?.startsWith('run.') && !document.getElementById('runs').hidden) this.refreshRunsSoon();
-    if (!this.watchedRun || event.run !== this.watchedRun) return;
+    if (!event.run) return;
+    if (event.run !== this.watchedRun) {
+      // A run can start, and even finish, before the POST that queued it has answered.
+      if (!this.unwatched.has(event.run)) {
+        if (this.unwatched.size >= EARLY_RUNS) this.unwatched.delete(this.unwatched.keys().next().value);
+        this.unwatched.set(event.run, []);
+      }
+      this.unwatched.get(event.run).push(event);
+      return;
+    }
     const editor = this.editor;
     const id = event.node;
     const previous = id ? editor.runState.get(id) || {} : null;
@@ -520,7 +555,7 @@ class App {
       for (const [id, node] of Object.entries(run.nodes || {})) {
         const status = { executed: 'finished', pending: null }[node.status] ?? node.status;
         if (!status) continue;
-        const display = run.outputs?.[id]?.display || run.outputs?.[id] || {};
+        const display = run.outputs?.[id] || {};
         this.editor.setRunState(id, { status, text: display.text, images: display.images });
       }
     } catch (error) {
@@ -564,10 +599,9 @@ class App {
 
   async reopenRun(id) {
     try {
-      const run = await api.run(id);
-      if (!run.workflow) throw new Error(t('runs.no_workflow'));
-      if (this.load(run.workflow)) {
-        this.watchedRun = id;
+      const workflow = await api.runWorkflow(id);
+      if (this.load(workflow)) {
+        this.watch(id);
         this.resyncRun();
       }
     } catch (error) {
@@ -618,6 +652,8 @@ class App {
       state: (id) => editor.runState.get(id) || null,
       errors: (id) => editor.errors.get(id) || [],
       hint: () => editor.lastHint,
+      // URLs of the images the canvas has loaded and can draw (previews, outputs, uploads).
+      images: () => [...editor.renderer.images].filter(([, image]) => image.naturalWidth).map(([url]) => url),
       notices: () => notices.map((item) => item.message),
       status: () => document.getElementById('run-status').textContent,
       name: () => app.name,

@@ -459,7 +459,10 @@ export function installGestures(editor, app) {
     const input = document.createElement('input');
     input.type = 'file';
     input.accept = 'image/*';
+    input.hidden = true;
+    document.body.append(input);
     input.addEventListener('change', async () => {
+      input.remove();
       const file = input.files[0];
       if (!file) return;
       try {

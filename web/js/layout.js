@@ -1,5 +1,7 @@
 // Node geometry in world units, relative to the node's top-left corner (its ui.pos).
-// Rows never depend on which inputs are linked, so connecting a link does not move the node's slots.
+// A linked input's widget row shrinks to one line, as the widget is hidden while the link feeds the input.
+
+import { isLink } from './graph.js';
 
 export const TITLE_H = 28;
 export const ROW_H = 22;
@@ -85,7 +87,9 @@ export function layoutNode(graph, node, state) {
   const widgets = [];
   for (const spec of withWidget) {
     const kind = widgetKind(spec);
-    const h = widgetHeight(kind, node.inputs[spec.name] !== undefined && node.inputs[spec.name] !== '');
+    const value = node.inputs[spec.name];
+    // A linked input shows only its name, so its row shrinks to one line.
+    const h = isLink(value) ? ROW_H : widgetHeight(kind, value !== undefined && value !== '');
     const widget = { name: spec.name, kind, spec, x: PAD + 4, y: y + 1, w: w - 2 * PAD - 4, h: h - 2 };
     widgets.push(widget);
     inputs.set(spec.name, { x: 0, y: y + ROW_H / 2, spec, widget });

@@ -459,7 +459,7 @@ export class Renderer {
       const count = images ? images.length : 1;
       const cell = display.w / count;
       for (let i = 0; i < count; i += 1) {
-        const url = images ? fileUrl(images[i].kind, images[i].filename) : state.preview;
+        const url = images ? images[i].url || fileUrl(images[i].kind, images[i].filename) : state.preview;
         const image = this.image(url);
         if (image) this.drawImageFit(ctx, image, x + i * cell + 2, y + 2, cell - 4, display.h - 4);
       }
