@@ -51,7 +51,7 @@ class App {
   // ---- title and status ------------------------------------------------------
 
   updateTitle() {
-    const name = this.name || t('file.untitled');
+    const name = this.name || this.editor.graph.meta.name || t('file.untitled');
     document.title = `${this.editor.dirty ? '● ' : ''}${name} — nodegraph`;
     document.getElementById('workflow-name').textContent = name + (this.editor.dirty ? ' ●' : '');
   }
@@ -289,7 +289,6 @@ class App {
       const data = await api.workflow(name);
       const document = data.workflow && data.workflow.format ? data.workflow : data;
       this.load(document, example ? '' : name);
-      if (example && !document.name) this.editor.graph.meta.name = name;
     } catch (error) {
       notify(t('error.open', { name, message: error.message }), 'error');
     }
@@ -412,6 +411,7 @@ class App {
 
   // Seeds in randomize mode get their new value here, drawn on the node before the run is queued.
   randomizeSeeds() {
+    let changed = false;
     for (const node of this.editor.graph.nodes.values()) {
       for (const name of node.ui.randomize || []) {
         const spec = this.editor.graph.inputSpecs(node).find((item) => item.name === name);
@@ -419,9 +419,10 @@ class App {
         const min = spec.min ?? 0;
         const max = Math.min(spec.max ?? SEED_MAX, Number.MAX_SAFE_INTEGER);
         node.inputs[name] = min + Math.floor(Math.random() * (max - min + 1));
+        changed = true;
       }
     }
-    this.editor.edited();
+    if (changed) this.editor.edited();
   }
 
   async queue() {
