@@ -321,6 +321,20 @@ def test_edited_widgets_are_in_the_saved_json(editor, server):
     assert saved["nodes"]["flag"]["inputs"]["value"] is True
     assert saved["nodes"]["gate"]["inputs"]["threshold"] == pytest.approx(0.25, abs=0.02)
     assert saved == editor.graph() | {"name": "edited"}
+    assert editor.hook("name()") == "edited"
+
+    # Ctrl+S saves under the same name; File > New empties the canvas; Ctrl+O opens the saved one again.
+    rect = editor.widget("count", "value")
+    editor.page.mouse.click(rect["x"] + rect["w"] - 5, rect["y"] + rect["h"] / 2)
+    editor.page.keyboard.press("Control+S")
+    editor.page.wait_for_function("window.nodegraphEditor.notices().filter((text) => text.startsWith('Saved')).length === 2")
+    assert server.get_json("/api/workflows/edited")["nodes"]["count"]["inputs"]["value"] == 43
+    editor.page.keyboard.press("Control+Z")
+    editor.click_menu("file", "new")
+    assert editor.graph()["nodes"] == {}
+    editor.page.keyboard.press("Control+O")
+    editor.page.click(".dialog [data-workflow='edited']")
+    editor.page.wait_for_function("Object.keys(window.nodegraphEditor.graph().nodes).length === 4")
 
 
 def test_text_typed_into_a_number_widget_is_refused(editor):
@@ -494,6 +508,22 @@ def test_pan_zoom_and_fit(editor):
     assert editor.hook("view()")["x"] == pytest.approx(view["x"] - 50)
 
 
+def test_pinch_zooms_with_two_fingers(editor, context):
+    editor.load(TEXT_AND_SHOW)
+    before = editor.hook("view()")
+    cdp = context.new_cdp_session(editor.page)
+    touch = lambda kind, points: cdp.send("Input.dispatchTouchEvent", {  # noqa: E731
+        "type": kind, "touchPoints": [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)]})
+    touch("touchStart", [(600, 400), (700, 400)])
+    for spread in range(1, 6):
+        touch("touchMove", [(600 - 10 * spread, 400), (700 + 10 * spread, 400)])
+    touch("touchEnd", [])
+    editor.settle()
+    after = editor.hook("view()")
+    assert after["k"] == pytest.approx(before["k"] * 2, rel=0.05)
+    assert editor.hook("selection()") == []
+
+
 # ---- files ---------------------------------------------------------------------------------------
 
 
@@ -611,6 +641,18 @@ def test_validation_error_is_shown_on_the_node_and_input(editor):
     assert editor.hook("errors('gate')") == []
     editor.page.keyboard.press("Control+Enter")
     editor.page.wait_for_function("window.nodegraphEditor.state('show')?.text?.[0] === 'hi'")
+
+
+def test_a_failing_node_shows_failed_with_its_message(editor):
+    editor.load(document({
+        "fill": {"type": "TextTemplate", "inputs": {"template": "{e}"}, "ui": {"pos": [0, 0]}},
+        "show": {"type": "ShowText", "inputs": {"text": {"from": ["fill", "text"]}}, "ui": {"pos": [300, 0]}},
+    }))
+    editor.page.keyboard.press("Control+Enter")
+    editor.page.wait_for_function("window.nodegraphEditor.status() === 'failed'")
+    assert editor.hook("state('fill')")["status"] == "failed"
+    assert [error["message"] for error in editor.hook("errors('fill')")] == [
+        "NodeError: input 'template' has the field {e}; only {a}, {b}, {c} and {d} exist (write {{ and }} for literal braces)"]
 
 
 def test_interrupt_a_running_run_and_reopen_it_from_history(editor):

@@ -31,10 +31,24 @@ export function installGestures(editor, app) {
   const canvas = editor.canvas;
   let gesture = null;
 
+  // Touch points by pointer id; two of them make a pinch.
+  const touches = new Map();
+
   canvas.addEventListener('pointerdown', (event) => {
+    const point = editor.eventPoint(event);
+    if (event.pointerType === 'touch') {
+      touches.set(event.pointerId, point);
+      if (touches.size === 2) {
+        // The second finger turns whatever the first one started into a pinch.
+        editor.linkDrag = null;
+        editor.boxSelect = null;
+        gesture = pinchGesture();
+        canvas.setPointerCapture(event.pointerId);
+        return;
+      }
+    }
     if (gesture) return;
     document.activeElement?.blur?.();
-    const point = editor.eventPoint(event);
     editor.pointer = point;
     if (event.button === 2) return;
     gesture = startGesture(event, point);
@@ -47,11 +61,18 @@ export function installGestures(editor, app) {
   canvas.addEventListener('pointermove', (event) => {
     const point = editor.eventPoint(event);
     editor.pointer = point;
-    if (gesture && gesture.pointerId === event.pointerId) gesture.moved(point, event);
+    if (touches.has(event.pointerId)) touches.set(event.pointerId, point);
+    if (gesture?.pinch) gesture.moved();
+    else if (gesture && gesture.pointerId === event.pointerId) gesture.moved(point, event);
     else if (!gesture) updateCursor(point);
   });
 
   const finish = (event) => {
+    touches.delete(event.pointerId);
+    if (gesture?.pinch) {
+      if (touches.size < 2) gesture = null;
+      return;
+    }
     if (!gesture || gesture.pointerId !== event.pointerId) return;
     const ended = gesture;
     gesture = null;
@@ -168,6 +189,25 @@ export function installGestures(editor, app) {
           editor.requestDraw();
         }
       },
+    };
+  }
+
+  // Two fingers: the view follows their midpoint and scales with the distance between them.
+  function pinchGesture() {
+    const [a, b] = [...touches.values()];
+    const view = editor.view;
+    const startMid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+    const startDistance = Math.max(1, Math.hypot(a[0] - b[0], a[1] - b[1]));
+    return {
+      pinch: true,
+      moved() {
+        const [p, q] = [...touches.values()];
+        if (!q) return;
+        const mid = [(p[0] + q[0]) / 2, (p[1] + q[1]) / 2];
+        const scale = Math.hypot(p[0] - q[0], p[1] - q[1]) / startDistance;
+        editor.setView(view.translate(mid[0] - startMid[0], mid[1] - startMid[1]).zoomAt(mid[0], mid[1], scale));
+      },
+      released() {},
     };
   }
 
