@@ -3,8 +3,8 @@
 Measures, in the page:
   - open: from the workflow's JSON text to the end of the first frame that draws it
     (JSON.parse, building the graph, fitting the view, layout and drawing);
-  - pan: 240 animation frames, each moving the view by a few pixels as a drag does; the editor's
-    own drawing time per frame, and the interval between requestAnimationFrame timestamps.
+  - pan: 240 animation frames, each moving the view by a few pixels as a drag does. It reports the
+    editor's own drawing time per frame and the interval between requestAnimationFrame timestamps.
 At "fit" zoom (all 500 nodes on screen, drawn without text), at 45 % (just above the zoom where text
 and widgets are drawn: the most work per frame) and at 100 % (culling leaves most nodes out).
 

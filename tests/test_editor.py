@@ -234,7 +234,7 @@ def test_connect_two_nodes_by_dragging(editor):
     assert editor.links() == {("words", "text", "show", "text")}
 
 
-def test_incompatible_link_is_refused_with_a_hint(editor):
+def test_incompatible_link_rejected_with_hint(editor):
     editor.load(TEXT_AND_SHOW)
     editor.drag(editor.slot("number", "output", "value"), editor.slot("join", "input", "first"))
 
@@ -260,7 +260,7 @@ def test_reroute_by_dragging_a_links_end(editor):
     assert graph["nodes"]["join"]["inputs"]["first"] == ""  # the widget's default is back
 
 
-def test_link_dropped_in_empty_space_opens_a_filtered_search(editor):
+def test_link_dropped_on_empty_canvas(editor):
     editor.load(TEXT_AND_SHOW)
     start = editor.slot("number", "output", "value")
     editor.drag(start, (start[0] + 250, start[1] + 250))
@@ -275,7 +275,7 @@ def test_link_dropped_in_empty_space_opens_a_filtered_search(editor):
 # ---- widgets -------------------------------------------------------------------------------------
 
 
-def test_edited_widgets_are_in_the_saved_json(editor, server):
+def test_edited_widgets_saved_in_json(editor, server):
     editor.load(document({
         "words": {"type": "Text", "inputs": {"text": "hello"}, "ui": {"pos": [0, 0]}},
         "count": {"type": "Int", "inputs": {"value": 3}, "ui": {"pos": [0, 250]}},
@@ -337,7 +337,7 @@ def test_edited_widgets_are_in_the_saved_json(editor, server):
     editor.page.wait_for_function("Object.keys(window.nodegraphEditor.graph().nodes).length === 4")
 
 
-def test_text_typed_into_a_number_widget_is_refused(editor):
+def test_number_widget_rejects_text(editor):
     editor.load(document({"score": {"type": "Float", "inputs": {"value": 0.5}, "ui": {"pos": [0, 0]}}}))
     rect = editor.widget("score", "value")
     editor.page.mouse.click(rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2)
@@ -348,7 +348,7 @@ def test_text_typed_into_a_number_widget_is_refused(editor):
     assert editor.graph()["nodes"]["score"]["inputs"]["value"] == 0.5
 
 
-def test_seed_is_randomized_before_queueing_and_shown(editor):
+def test_seed_randomized_before_queue(editor):
     editor.load(document({"seed": {"type": "Seed", "inputs": {"value": 7}, "ui": {"pos": [0, 0], "randomize": ["value"]}},
                           "show": {"type": "ShowText", "inputs": {"text": {"from": ["seed", "value"]}},
                                    "ui": {"pos": [300, 0]}}}))
@@ -364,7 +364,7 @@ def test_seed_is_randomized_before_queueing_and_shown(editor):
     assert "randomize" not in editor.graph()["nodes"]["seed"]["ui"]
 
 
-def test_upload_widget_shows_the_image_and_the_run_shows_it_too(editor, tmp_path):
+def test_upload_widget_preview_and_output(editor, tmp_path):
     from PIL import Image
 
     picture = tmp_path / "red.png"
@@ -528,7 +528,7 @@ def test_pinch_zooms_with_two_fingers(editor, context):
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[path.stem for path in SHIPPED])
-def test_load_each_shipped_workflow_from_the_menu(editor, path):
+def test_open_shipped_workflow_from_menu(editor, path):
     shipped = json.loads(path.read_text(encoding="utf-8"))
     editor.click_menu("file", "examples", f"example-{path.stem}")
     editor.page.wait_for_function("(count) => Object.keys(window.nodegraphEditor.graph().nodes).length === count",
@@ -578,7 +578,7 @@ def test_drop_a_png_with_a_workflow_chunk(editor, compressed):
     assert editor.graph() == shipped
 
 
-def test_drop_a_workflow_json_and_a_png_without_one(editor):
+def test_drop_json_and_png_without_workflow(editor):
     drop_file(editor, "flow.json", json.dumps(TEXT_AND_SHOW).encode(), "application/json")
     assert editor.graph()["nodes"].keys() == TEXT_AND_SHOW["nodes"].keys()
     drop_file(editor, "plain.png", png_with_text("Comment", "hello", False), "image/png")
@@ -603,7 +603,7 @@ def test_saved_document_loads_in_the_cli(editor, tmp_path):
 # ---- running -------------------------------------------------------------------------------------
 
 
-def test_queue_a_run_and_see_node_states_and_text(editor):
+def test_queue_shows_node_states_and_text(editor):
     shipped = json.loads((REPO / "workflows" / "text-branching.json").read_text(encoding="utf-8"))
     editor.load(shipped)
     editor.page.keyboard.press("Control+Enter")
@@ -614,12 +614,19 @@ def test_queue_a_run_and_see_node_states_and_text(editor):
     assert editor.hook("state('show')")["text"] == ["a red ball on green grass"]
     editor.page.wait_for_function("window.nodegraphEditor.status() === 'succeeded'")
 
+    # Hovering a skipped node's title says why it was skipped; hovering a slot describes it.
+    editor.page.mouse.move(*editor.title("improve"))
+    assert editor.page.locator("#tooltip").text_content() == "skipped: its input comes from a branch that was not taken"
+    editor.page.mouse.move(*editor.slot("gate", "input", "threshold"))
+    assert editor.page.locator("#tooltip").text_content() == (
+        "threshold (FLOAT) — Scores at or above this take the high branch.")
+
     # The same workflow again: everything comes from the cache.
     editor.page.click("#queue-button")
     editor.page.wait_for_function("window.nodegraphEditor.state('show')?.status === 'cached'")
 
 
-def test_validation_error_is_shown_on_the_node_and_input(editor):
+def test_validation_error_marks_node_input(editor):
     editor.load(document({
         "words": {"type": "Text", "inputs": {"text": "hi"}, "ui": {"pos": [0, 0]}},
         "gate": {"type": "QualityBranch", "inputs": {"prompt": {"from": ["words", "text"]}, "threshold": 0.5},
@@ -643,7 +650,7 @@ def test_validation_error_is_shown_on_the_node_and_input(editor):
     editor.page.wait_for_function("window.nodegraphEditor.state('show')?.text?.[0] === 'hi'")
 
 
-def test_a_failing_node_shows_failed_with_its_message(editor):
+def test_failing_node_shows_its_message(editor):
     editor.load(document({
         "fill": {"type": "TextTemplate", "inputs": {"template": "{e}"}, "ui": {"pos": [0, 0]}},
         "show": {"type": "ShowText", "inputs": {"text": {"from": ["fill", "text"]}}, "ui": {"pos": [300, 0]}},
@@ -655,7 +662,7 @@ def test_a_failing_node_shows_failed_with_its_message(editor):
         "NodeError: input 'template' has the field {e}; only {a}, {b}, {c} and {d} exist (write {{ and }} for literal braces)"]
 
 
-def test_interrupt_a_running_run_and_reopen_it_from_history(editor):
+def test_interrupt_run_and_reopen_from_history(editor):
     editor.load(document({"count": {"type": "SlowCount", "inputs": {"steps": 200, "seconds": 0.05},
                                     "ui": {"pos": [0, 0]}}}))
     editor.page.keyboard.press("Control+Enter")
@@ -674,7 +681,7 @@ def test_interrupt_a_running_run_and_reopen_it_from_history(editor):
     editor.page.wait_for_function("Object.keys(window.nodegraphEditor.graph().nodes).join() === 'count'")
 
 
-def test_reconnects_when_the_server_restarts(context, tmp_path):
+def test_reconnects_after_server_restart(context, tmp_path):
     server = Server(tmp_path / "data").start()
     try:
         editor = EditorPage(context.new_page(), server.url + "/").open()
@@ -726,7 +733,7 @@ def test_chinese_browser_gets_chinese(browser, server):
         context.close()
 
 
-def test_message_tables_have_the_same_keys_and_placeholders():
+def test_message_tables_match():
     import re
 
     tables = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in (REPO / "web" / "i18n").glob("*.json")}

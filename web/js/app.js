@@ -339,7 +339,7 @@ class App {
     input.click();
   }
 
-  // Open a workflow JSON file, or a PNG whose text chunk holds a workflow.
+  // Open a workflow JSON file, or a PNG whose text chunk contains a workflow.
   async openFromFile(file) {
     try {
       if (file.type === 'image/png' || file.name.toLowerCase().endsWith('.png')) {
@@ -487,7 +487,7 @@ class App {
     if (event.event?.startsWith('run.') && !document.getElementById('runs').hidden) this.refreshRunsSoon();
     if (!event.run) return;
     if (event.run !== this.watchedRun) {
-      // A run can start, and even finish, before the POST that queued it has answered.
+      // A run can start, and even finish, before the response to the POST that queued it arrives.
       if (!this.unwatched.has(event.run)) {
         if (this.unwatched.size >= EARLY_RUNS) this.unwatched.delete(this.unwatched.keys().next().value);
         this.unwatched.set(event.run, []);
@@ -670,7 +670,7 @@ class App {
   }
 }
 
-// Why a parsed file is not a workflow document this editor can open, or '' when it is.
+// Return why a parsed file is not a workflow document this editor can open, or '' when it is one.
 function documentProblem(document) {
   if (!document || typeof document !== 'object' || document.format !== FORMAT || typeof document.nodes !== 'object') {
     return t('error.not_workflow');

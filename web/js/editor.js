@@ -121,7 +121,7 @@ export class Editor {
     return [event.clientX - rect.left, event.clientY - rect.top];
   }
 
-  // What is under world point (wx, wy): a slot, widget, title, resize handle, node body, group title or nothing.
+  // Return what is under world point (wx, wy): a slot, widget, title, resize handle, node body, group title or null.
   hitTest(wx, wy) {
     const reach = Math.max(8, 10 / this.view.k);
     for (let i = this.graph.order.length - 1; i >= 0; i -= 1) {
@@ -220,7 +220,7 @@ export class Editor {
     else this.errors.delete(id);
   }
 
-  // Why a link from (source, output) to (target, input) is refused, or '' when it is fine.
+  // Return why a link from (source, output) to (target, input) is rejected, or '' when it is valid.
   linkProblem(source, output, target, input) {
     const from = this.graph.outputType(source, output);
     const to = this.graph.inputType(target, input);

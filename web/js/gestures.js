@@ -3,7 +3,7 @@
 import { compatible, isLink } from './graph.js';
 import { ROW_H, TITLE_H, MIN_W } from './layout.js';
 import { formatNumber } from './render.js';
-import { nodeName, t } from './i18n.js';
+import { nodeDescription, nodeName, t } from './i18n.js';
 import { api } from './api.js';
 import { editText, notify, searchNodes, showMenu } from './ui.js';
 
@@ -34,7 +34,12 @@ export function installGestures(editor, app) {
   // Touch points by pointer id; two of them make a pinch.
   const touches = new Map();
 
+  canvas.addEventListener('pointerleave', () => {
+    document.getElementById('tooltip').hidden = true;
+  });
+
   canvas.addEventListener('pointerdown', (event) => {
+    document.getElementById('tooltip').hidden = true;
     const point = editor.eventPoint(event);
     if (event.pointerType === 'touch') {
       touches.set(event.pointerId, point);
@@ -122,6 +127,29 @@ export function installGestures(editor, app) {
     const cursors = { output: 'crosshair', input: 'crosshair', resize: 'nwse-resize', widget: 'pointer', title: 'move',
       'group-title': 'move', collapse: 'pointer' };
     canvas.style.cursor = cursors[hit?.kind] || 'default';
+    showTooltip(hit, point);
+  }
+
+  // Describe the slot or node under the pointer: its type and description, or the reason it was skipped.
+  function showTooltip(hit, point) {
+    const tooltip = document.getElementById('tooltip');
+    let text = '';
+    if (hit?.kind === 'input' || hit?.kind === 'output') {
+      const specs = hit.kind === 'input' ? editor.graph.inputSpecs(hit.node) : editor.graph.outputSpecs(hit.node);
+      const spec = specs.find((item) => item.name === hit.name);
+      text = spec ? `${spec.name} (${spec.type})${spec.description ? ` — ${spec.description}` : ''}` : '';
+    } else if (hit?.kind === 'title') {
+      const state = editor.runState.get(hit.node.id);
+      const description = nodeDescription(editor.graph.definition(hit.node));
+      const reason = state?.reason ? t(`reason.${state.reason}`) : '';
+      text = reason ? `${t(`state.${state.status}`)}: ${reason === `reason.${state.reason}` ? state.reason : reason}` : description;
+    }
+    tooltip.hidden = !text;
+    if (!text) return;
+    tooltip.textContent = text;
+    const rect = canvas.getBoundingClientRect();
+    tooltip.style.left = `${rect.left + point[0] + 14}px`;
+    tooltip.style.top = `${rect.top + point[1] + 18}px`;
   }
 
   // ---- choosing a gesture ----------------------------------------------------
@@ -311,7 +339,7 @@ export function installGestures(editor, app) {
   function linkGesture(node, name, fromOutput, start, { rerouted = false } = {}) {
     const type = fromOutput ? editor.graph.outputType(node, name) : editor.graph.inputType(node, name);
     const anchor = editor.slotWorld(node, fromOutput ? 'output' : 'input', name);
-    editor.linkDrag = { fromOutput, type, anchor, pointer: editor.view.toWorld(...start), refused: false };
+    editor.linkDrag = { fromOutput, type, anchor, pointer: editor.view.toWorld(...start), rejected: false };
     return {
       moved(point) {
         const world = editor.view.toWorld(...point);
@@ -319,7 +347,7 @@ export function installGestures(editor, app) {
         const target = dropTarget(hit);
         editor.linkDrag.pointer = target && target.kind !== 'node'
           ? editor.slotWorld(target.node, target.kind, target.name) : world;
-        editor.linkDrag.refused = Boolean(target && target.problem);
+        editor.linkDrag.rejected = Boolean(target && target.problem);
         editor.requestDraw();
       },
       released(point, event) {
@@ -349,12 +377,12 @@ export function installGestures(editor, app) {
     // The slot a drop at `hit` would link to: the slot itself, or the first fitting one of a node.
     function dropTarget(hit) {
       if (!hit?.node || hit.node === node && !hit.name) return null;
-      const wanted = fromOutput ? 'input' : 'output';
+      const expectedKind = fromOutput ? 'input' : 'output';
       if (hit.kind === 'input' || hit.kind === 'output') {
-        if (hit.kind !== wanted) return null;
+        if (hit.kind !== expectedKind) return null;
         const problem = fromOutput ? editor.linkProblem(node, name, hit.node, hit.name)
           : editor.linkProblem(hit.node, hit.name, node, name);
-        return { kind: wanted, node: hit.node, name: hit.name, problem };
+        return { kind: expectedKind, node: hit.node, name: hit.name, problem };
       }
       const slotName = firstFit(hit.node);
       if (!slotName) {
@@ -362,7 +390,7 @@ export function installGestures(editor, app) {
           type });
         return { kind: 'node', node: hit.node, problem };
       }
-      return { kind: wanted, node: hit.node, name: slotName, problem: '' };
+      return { kind: expectedKind, node: hit.node, name: slotName, problem: '' };
     }
 
     function firstFit(other) {

@@ -20,8 +20,8 @@ async function fetchTable(code) {
 export function preferredLanguage() {
   const saved = localStorage.getItem(STORAGE_KEY);
   if (saved && LANGUAGES.some((lang) => lang.code === saved)) return saved;
-  for (const wanted of navigator.languages || [navigator.language]) {
-    const lower = String(wanted).toLowerCase();
+  for (const candidate of navigator.languages || [navigator.language]) {
+    const lower = String(candidate).toLowerCase();
     if (lower.startsWith('zh')) return 'zh-CN';
     if (lower.startsWith('en')) return 'en';
   }

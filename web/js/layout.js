@@ -22,7 +22,7 @@ export function typeColor(type) {
   return TYPE_COLORS[type] || '#a0a0a0';
 }
 
-// Which widget edits an input's literal value, or null for inputs that only take links.
+// Return the widget kind that edits an input's literal value, or null for inputs that only take links.
 export function widgetKind(spec) {
   if (!spec.literal) return null;
   if (spec.widget === 'upload') return 'upload';

@@ -51,6 +51,12 @@ export function wrapText(text, chars) {
   return lines;
 }
 
+// Title bar colors: output nodes green, unknown node types red, the rest slate.
+function titleColor(definition) {
+  if (!definition) return '#6b2f2f';
+  return definition.output_node ? '#3d5a45' : '#3a3f4b';
+}
+
 function roundRect(ctx, x, y, w, h, r) {
   ctx.beginPath();
   ctx.roundRect(x, y, w, h, r);
@@ -176,9 +182,9 @@ export class Renderer {
     if (!drag) return;
     const [a, b] = drag.fromOutput ? [drag.anchor, drag.pointer] : [drag.pointer, drag.anchor];
     const bend = Math.max(40, Math.abs(b[0] - a[0]) * 0.5);
-    ctx.strokeStyle = drag.refused ? '#ef5350' : typeColor(drag.type);
+    ctx.strokeStyle = drag.rejected ? '#ef5350' : typeColor(drag.type);
     ctx.lineWidth = 2.5;
-    ctx.setLineDash(drag.refused ? [6, 4] : []);
+    ctx.setLineDash(drag.rejected ? [6, 4] : []);
     ctx.beginPath();
     ctx.moveTo(a[0], a[1]);
     ctx.bezierCurveTo(a[0] + bend, a[1], b[0] - bend, b[1], b[0], b[1]);
@@ -200,7 +206,7 @@ export class Renderer {
     ctx.fillStyle = MODE_FILL[mode] || '#2b2d31';
     roundRect(ctx, x, y, w, h, 6);
     ctx.fill();
-    ctx.fillStyle = node.ui.color || (definition ? (definition.output_node ? '#3d5a45' : '#3a3f4b') : '#6b2f2f');
+    ctx.fillStyle = node.ui.color || titleColor(definition);
     roundRect(ctx, x, y, w, TITLE_H, layout.collapsed ? 6 : [6, 6, 0, 0]);
     ctx.fill();
 
