@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also accept this Host header name besides loopback names ('*' accepts any); repeatable")
     serve.add_argument("--keep-runs", type=int, default=None, metavar="N",
                        help="keep only the newest N finished runs, deleting older ones with their output files (default: keep all)")
-    serve.add_argument("--max-queued", type=int, default=1000, metavar="N", help="most runs waiting in the queue (default 1000)")
-    serve.add_argument("--max-nodes", type=int, default=20000, metavar="N", help="most nodes in a submitted workflow (default 20000)")
+    serve.add_argument("--max-queued", type=int, default=1000, metavar="N", help="maximum runs waiting in the queue (default 1000)")
+    serve.add_argument("--max-nodes", type=int, default=20000, metavar="N", help="maximum nodes in a submitted workflow (default 20000)")
     serve.add_argument("--max-body-mb", type=float, default=17.0, metavar="MB", help="largest request body in MiB (default 17)")
     serve.add_argument("--max-upload-mb", type=float, default=32.0, metavar="MB", help="largest uploaded image in MiB (default 32)")
     serve.set_defaults(handler=command_serve)
@@ -313,7 +313,90 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_run_remote(args: argparse.Namespace) -> int:
-    raise UsageError("--server is not available yet")
+    """Run a workflow on a server: submit it, stream its events, download its images to --out."""
+    import os
+
+    import aiohttp
+
+    from nodegraph.client import Client, ServerError
+
+    if args.batch is not None:
+        raise UsageError("--batch runs in this process; it cannot be combined with --server")
+    registry = make_registry(args)
+    document = load_workflow(args.workflow)
+    values = parse_assignments(args.assignments)
+    draw_random_seeds(document, registry, values, sys.stderr)
+    events_stream, close_events = open_events(args.events)
+    summary_stream = sys.stderr if args.events == "-" else sys.stdout
+    client = Client(args.server, token=args.token or os.environ.get("NODEGRAPH_TOKEN") or None)
+    progress = _progress_bar(len(document.get("nodes", {})))
+
+    def on_event(event: dict) -> None:
+        if events_stream is not None:
+            events_stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+            events_stream.flush()
+        _report_event(event, progress)
+
+    try:
+        try:
+            record = client.run(document, params=values, targets=args.target, on_event=on_event)
+        except KeyboardInterrupt:
+            if client.current_run is None:
+                raise
+            print(f"\ninterrupting run {client.current_run} on the server", file=sys.stderr)
+            client.cancel(client.current_run)
+            record = client.wait(client.current_run)
+        if progress is not None:
+            progress.close()
+        if record["status"] == "invalid":
+            print_problems([Problem(**problem) for problem in record["errors"]])
+            return EXIT_INVALID
+        paths = client.download_outputs(record, args.out)
+        print_remote_result(record, document, paths, summary_stream)
+        return {"succeeded": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(record["status"], EXIT_FAILED)
+    except ServerError as error:
+        if error.status == 400:
+            print_problems(error.problems)
+            return EXIT_INVALID
+        raise UsageError(f"the server rejected the run: {'; '.join(p.message for p in error.problems)}") from error
+    except (aiohttp.ClientError, OSError) as error:
+        raise UsageError(f"cannot reach the server at {args.server}: {error}") from error
+    finally:
+        client.close()
+        close_events()
+
+
+def _report_event(event: dict, progress) -> None:
+    name = event["event"]
+    if progress is not None and name in ("node.finished", "node.cached", "node.skipped", "node.failed"):
+        progress.update(1)
+        progress.set_postfix_str(f"{event['node']} {name[5:]}", refresh=False)
+    if name == "node.failed":
+        print(f"\nnode {event['node']} ({event['type']}) failed: {event['message']}", file=sys.stderr)
+    elif name == "node.warning":
+        print(f"warning: node {event['node']} ({event['type']}): {event['message']}", file=sys.stderr)
+
+
+def print_remote_result(record: dict, document: dict, paths: list[Path], stream: TextIO) -> None:
+    """Print a server run's text outputs and downloaded files, then a one-line summary on stderr."""
+    downloaded = iter(paths)
+    for node_id, display in record["outputs"].items():
+        title = document["nodes"].get(node_id, {}).get("title") or node_id
+        for text in display.get("text", []):
+            print(f"[{title}] {text}", file=stream)
+        for image in display.get("images", []):
+            local = next(downloaded, None) if "url" in image else None
+            print(f"[{title}] {local if local is not None else image.get('path', image)}", file=stream)
+    counts: dict[str, int] = {}
+    for state in record["nodes"].values():
+        counts[state["status"]] = counts.get(state["status"], 0) + 1
+    described = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    print(f"run {record['id']} {record['status']}: {described}", file=sys.stderr)
+    error = record.get("error")
+    if error and "node" in error:
+        print(f"node {error['node']} ({error['type']}) failed: {error['message']}", file=sys.stderr)
+    elif error:
+        print(f"run {record['id']}: {error.get('message')}", file=sys.stderr)
 
 
 def open_events(target: str | None) -> tuple[TextIO | None, Callable[[], None]]:

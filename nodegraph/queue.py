@@ -3,9 +3,9 @@
 Every state change is written to the run store before the matching event is published,
 so a client that reads a run after seeing its event finds the state the event announced.
 A run that was running when the server stopped is marked interrupted on the next start,
-not re-queued: a run that took the process down (out of memory, a crashing native
-library) would take it down again on every restart, and a re-run repeats its side
-effects. Queued runs are kept and run in their original order.
+not re-queued. If the run itself took the process down (out of memory, a crashing native
+library), re-queueing would take it down again on every restart, and a re-run repeats
+its side effects. Queued runs are kept and run in their original order.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
 
 from nodegraph.events import to_json
-from nodegraph.executor import Executor, prepare
 from nodegraph.store import FAILED, INVALID, QUEUED, RUNNING, RunRecord, RunStore
+
+if TYPE_CHECKING:
+    from nodegraph.executor import Executor
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +36,12 @@ FILE_KINDS = ("input", "output", "temp")
 
 
 class QueueFull(Exception):
-    """Raised when a run is submitted while the queue holds its maximum of queued runs."""
+    """Raised when a run is submitted while max_queued runs wait in the queue."""
 
 
 @dataclass
 class CancelResult:
-    """What DELETE did to a run: removed (was queued), interrupting (was running) or deleted (was finished)."""
+    """The outcome of DELETE on a run: removed (was queued), interrupting (was running) or deleted (was finished)."""
 
     action: str
     deleted_files: int = 0
@@ -64,10 +66,12 @@ def with_file_urls(display: Any) -> Any:
 class RunQueue:
     """Queued runs in memory, backed by the store, and the worker thread that executes them."""
 
-    def __init__(self, store: RunStore, executor: Executor, *, max_queued: int = 1000, keep_runs: int | None = None,
+    def __init__(self, store: RunStore, make_executor: Callable[[], "Executor"], *, max_queued: int = 1000, keep_runs: int | None = None,
                  folders: dict[str, Path] | None = None, publish: Publisher | None = None):
         self.store = store
-        self.executor = executor
+        self._make_executor = make_executor
+        self._executor: Executor | None = None
+        self._executor_lock = threading.Lock()
         self.max_queued = max_queued
         self.keep_runs = keep_runs
         self.folders = folders or {}
@@ -78,6 +82,14 @@ class RunQueue:
         self._condition = threading.Condition()
         self._stopping = False
         self._worker: threading.Thread | None = None
+
+    @property
+    def executor(self) -> "Executor":
+        """The executor, made on first use: importing it pulls in networkx, which the first page does not need."""
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = self._make_executor()
+            return self._executor
 
     # Lifecycle -------------------------------------------------------------
 
@@ -115,7 +127,7 @@ class RunQueue:
                            params=params, targets=targets, name=str(document.get("name") or ""))
         with self._condition:
             if len(self._pending) >= self.max_queued:
-                raise QueueFull(f"the queue holds its maximum of {self.max_queued} runs; wait for some to finish")
+                raise QueueFull(f"the queue is full ({self.max_queued} runs waiting); retry when some have finished")
             self.store.add(record)
             self._pending.append(record.id)
             self._interrupts[record.id] = threading.Event()
@@ -185,8 +197,11 @@ class RunQueue:
                     pass
                 except OSError as error:
                     logger.warning("run %s: cannot delete output file %s: %s", record.id, path, error)
-        # NOTE: the executor's output cache may still hold a display that names a deleted file; a cache
-        # hit then reports a file that is gone. Clearing single cache entries needs a hook in OutputCache.
+        if deleted and self._executor is not None:
+            # A cached output node's display may name a deleted file, and a cache hit would then report a
+            # file that is gone. OutputCache cannot drop single entries, so the whole cache goes.
+            self._executor.cache.clear()
+            logger.info("output cache cleared because run %s's output files were deleted", record.id)
         logger.info("run %s deleted from the history with %d output files", record.id, deleted)
         return deleted
 
@@ -219,7 +234,9 @@ class RunQueue:
                 self._execute(run_id, interrupt)
             except Exception:  # the worker must survive any run
                 logger.exception("run %s: the queue failed to run it", run_id)
-                self._finish(run_id, FAILED, error={"message": "internal error while running; see the server log"})
+                error = {"message": "internal error while running; see the server log"}
+                self._finish(run_id, FAILED, error=error)
+                self._send({"event": "run.failed", "run": run_id, "time": time.time(), "error": error, "outputs": {}}, run_id)
             finally:
                 with self._condition:
                     self._running = None
@@ -233,6 +250,8 @@ class RunQueue:
             return
         self.store.mark_started(run_id)
         self._send_queue_status()
+
+        from nodegraph.executor import prepare
 
         # Validate again: the node library may have changed since the run was queued (a restart).
         document, problems = prepare(record.workflow, self.executor.registry, None, targets=record.targets)

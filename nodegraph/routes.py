@@ -24,8 +24,9 @@ from aiohttp import web
 from nodegraph import __version__
 from nodegraph import document as workflow_document
 from nodegraph.errors import Problem, WorkflowInvalid
-from nodegraph.executor import Executor, prepare
+from nodegraph.models import ModelManager
 from nodegraph.queue import FILE_KINDS, QueueFull, RunQueue, file_url
+from nodegraph.registry import Registry
 from nodegraph.resources import web_dir, workflows_dir
 from nodegraph.security import Limits, PathRejected, Security, resolve_inside
 from nodegraph.store import RUN_STATUSES, RunStore
@@ -43,7 +44,8 @@ MAX_RUNS_PAGE = 500
 class ServerState:
     """Everything the handlers share, stored on the application."""
 
-    executor: Executor
+    registry: Registry
+    models: ModelManager
     store: RunStore
     queue: RunQueue
     hub: EventHub
@@ -105,7 +107,7 @@ class Submission:
     problems: list[Problem]
 
 
-def parse_submission(body: bytes, executor: Executor, limits: Limits) -> Submission:
+def parse_submission(body: bytes, registry: Registry, limits: Limits) -> Submission:
     """Parse and validate `{"workflow", "params", "targets"}` (or a bare workflow document).
 
     The problems are the ones `nodegraph validate` and `nodegraph run` print for the same
@@ -122,10 +124,9 @@ def parse_submission(body: bytes, executor: Executor, limits: Limits) -> Submiss
         unknown = sorted(set(envelope) - {"workflow", "params", "targets"})
         if unknown:
             return _request_problem(f"unknown request fields {unknown}; a run request has workflow, params and targets")
-    elif isinstance(envelope, dict) and ("nodes" in envelope or "format" in envelope):
-        document, params, targets = envelope, None, None
     else:
-        return _request_problem('the request body must be a JSON object {"workflow": {...}, "params": {...}, "targets": [...]}')
+        # Without "workflow" the body is the workflow document itself, checked as the CLI checks a file.
+        document, params, targets = envelope, None, None
     if params is None:
         params = {}
     if not isinstance(params, dict):
@@ -141,7 +142,9 @@ def parse_submission(body: bytes, executor: Executor, limits: Limits) -> Submiss
                               "split it or raise the limit (--max-nodes)")])
 
     # 3. The same checks as the CLI.
-    prepared, problems = prepare(document, executor.registry, params, targets=targets)
+    from nodegraph.executor import prepare
+
+    prepared, problems = prepare(document, registry, params, targets=targets)
     return Submission(prepared, params, targets, problems)
 
 
@@ -149,13 +152,10 @@ def _parse_json(body: bytes) -> Any:
     # Errors read as they do for a workflow file, so a raw bad document gets the CLI's message.
     try:
         text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        workflow_document.load_bytes(body)  # raises the not-UTF-8 problem
-        raise
-    try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        workflow_document.load_text(text)  # raises the problem with line and column
+        # Raises WorkflowInvalid with the not-UTF-8, empty, too-deep or line-and-column problem.
+        workflow_document.load_bytes(body)
         raise
 
 
@@ -174,7 +174,7 @@ async def post_validate(request: web.Request) -> web.Response:
         body = await read_body(request, state.limits.max_body_bytes)
     except BodyTooLarge as error:
         return too_large_response(error)
-    submission = await asyncio.to_thread(parse_submission, body, state.executor, state.limits)
+    submission = await asyncio.to_thread(parse_submission, body, state.registry, state.limits)
     return web.json_response({"errors": [problem.to_json() for problem in submission.problems]})
 
 
@@ -184,7 +184,7 @@ async def post_run(request: web.Request) -> web.Response:
         body = await read_body(request, state.limits.max_body_bytes)
     except BodyTooLarge as error:
         return too_large_response(error)
-    submission = await asyncio.to_thread(parse_submission, body, state.executor, state.limits)
+    submission = await asyncio.to_thread(parse_submission, body, state.registry, state.limits)
     if submission.problems:
         return problems_response(400, submission.problems)
     try:
@@ -338,17 +338,21 @@ def save_upload(data: bytes, filename: str, folder: Path, limits: Limits) -> str
     from PIL import Image, UnidentifiedImageError
 
     # 1. Check it is an image no larger than the pixel limit, before decoding any pixels.
+    too_many_pixels = UploadRejected(413, "too_many_pixels", f"{filename!r} has more than {limits.max_image_pixels} pixels, "
+                                                             "the server's limit; scale it down first")
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width * height > limits.max_image_pixels:
-                raise UploadRejected(413, "too_many_pixels", f"the image is {width}x{height} pixels, over the limit of "
-                                                             f"{limits.max_image_pixels} pixels; scale it down first")
+                raise too_many_pixels
             image_format = image.format
             image.verify()
     except UploadRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
+    except Image.DecompressionBombError:
+        # `nodegraph serve` lowers Pillow's own limit to the server's pixel limit (server.limit_image_pixels).
+        raise too_many_pixels from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UploadRejected(400, "not_an_image", f"{filename!r} is not an image Pillow can read ({error}); "
                                                   "upload a PNG, JPEG or WebP file") from error
 
@@ -462,8 +466,8 @@ async def delete_workflow(request: web.Request) -> web.Response:
 
 
 async def get_nodes(request: web.Request) -> web.Response:
-    executor = request.app[STATE].executor
-    catalog = await asyncio.to_thread(executor.registry.catalog, executor.models)
+    state = request.app[STATE]
+    catalog = await asyncio.to_thread(state.registry.catalog, state.models)
     return web.json_response(catalog)
 
 
@@ -472,7 +476,7 @@ async def get_schema(request: web.Request) -> web.Response:
 
 
 async def get_models(request: web.Request) -> web.Response:
-    models = request.app[STATE].executor.models
+    models = request.app[STATE].models
     inventory = await asyncio.to_thread(models.inventory)
     return web.json_response({"models_dir": None if models.models_dir is None else str(models.models_dir),
                               "models": inventory, "loaded": models.loaded()})
@@ -493,7 +497,7 @@ async def post_models_unload(request: web.Request) -> web.Response:
         key = payload.get("key") if isinstance(payload, dict) else None
         if not isinstance(key, str):
             return error_response(400, "invalid_request", 'the body must be empty (unload every model) or {"key": MODEL_KEY}')
-    models = state.executor.models
+    models = state.models
     if key is None:
         unloaded = await asyncio.to_thread(models.unload_all)
     elif await asyncio.to_thread(models.unload, key):
@@ -505,7 +509,7 @@ async def post_models_unload(request: web.Request) -> web.Response:
 
 async def get_system(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    models = state.executor.models
+    models = state.models
     snapshot = state.queue.snapshot()
     return web.json_response({
         "version": __version__,
@@ -561,13 +565,15 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     return await state.hub.handle(request, selected)
 
 
+async def api_not_found(request: web.Request) -> web.Response:
+    return error_response(404, "not_found", f"no route {request.method} {request.path}; GET /api/openapi.json lists the API")
+
+
 # The editor ----------------------------------------------------------------------
 
 
 async def get_static(request: web.Request) -> web.StreamResponse:
     relative = request.match_info.get("path") or "index.html"
-    if relative.startswith("api/") or relative == "api":
-        return error_response(404, "not_found", f"no API route {request.method} /{relative}; GET /api/openapi.json lists them")
     try:
         path = resolve_inside(web_dir(), relative)
     except PathRejected as error:
@@ -600,5 +606,6 @@ def add_routes(app: web.Application) -> None:
     router.add_put("/api/workflows/{name}", put_workflow)
     router.add_delete("/api/workflows/{name}", delete_workflow)
     router.add_get("/api/events", get_events)
+    router.add_route("*", "/api/{tail:.*}", api_not_found)
     router.add_get("/", get_static)
     router.add_get("/{path:.+}", get_static)

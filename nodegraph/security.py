@@ -18,7 +18,7 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class ConfigError(Exception):
-    """Raised for a server configuration that would be unsafe or cannot work; the message says what to pass."""
+    """Raised for a server configuration that would be unsafe or cannot work; the message names the option to pass."""
 
 
 class PathRejected(Exception):
@@ -40,7 +40,7 @@ class Limits:
 
 @dataclass
 class Security:
-    """What the server accepts: a token, extra Origins and extra Host names."""
+    """The request policy: a token, extra Origins and extra Host names."""
 
     token: str | None = None
     allowed_origins: set[str] = field(default_factory=set)

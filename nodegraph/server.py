@@ -9,18 +9,50 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from aiohttp import web
 
-from nodegraph.security import Limits, Security, check_bind, is_loopback
 from nodegraph.routes import STATE, ServerState, add_routes, error_response
+from nodegraph.security import ConfigError, Limits, Security, check_bind, is_loopback
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8189  # 8188 is ComfyUI's, so both can run side by side
+
+DATA_LOCK: web.AppKey[IO] = web.AppKey("nodegraph_data_lock", IO)
+
+
+def lock_data_dir(data_dir: Path) -> IO:
+    """Take an exclusive lock on the data folder, so two servers never run the same queue.
+
+    The operating system releases the lock when the process ends, even when it is killed.
+
+    Raises:
+        ConfigError: another process holds the lock.
+    """
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "server.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(f"another nodegraph server (process {owner}) uses the data folder {data_dir}; "
+                          "stop it or pass a different --data-dir") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 @dataclass
@@ -28,7 +60,7 @@ class ServerConfig:
     """Settings of one server process.
 
     Attributes:
-        data_dir: holds runs.sqlite3 and the input, output, temp and workflows folders.
+        data_dir: the folder of runs.sqlite3 and the input, output, temp and workflows folders.
         models_dir: the models folder; default <data_dir>/models.
         token: required as `Authorization: Bearer TOKEN` (or `?token=` on GET) on every /api/ request.
         allowed_origins: extra Origins, such as http://localhost:5173, allowed to change state.
@@ -75,8 +107,32 @@ def _code_for(status: int) -> str:
 
 @web.middleware
 async def security_middleware(request: web.Request, handler) -> web.StreamResponse:
-    """Check Host on every request, the token on /api/, and Origin on state changes and WebSocket upgrades."""
+    """Check Host on every request, the token on /api/, and Origin on state changes and WebSocket upgrades.
+
+    Pages of an allowed origin (--allow-origin) also get CORS headers, so a browser lets them read the responses.
+    """
     security = request.app[STATE].security
+    origin = request.headers.get("Origin")
+    cors = origin is not None and origin.rstrip("/") in security.allowed_origins
+    if cors and request.method == "OPTIONS":
+        # A CORS preflight carries no token; the real request that follows is checked in full.
+        response: web.StreamResponse = web.Response(status=204, headers=PREFLIGHT_HEADERS)
+    else:
+        response = await _check_request(request, handler, security)
+    if cors and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+async def _check_request(request: web.Request, handler, security: Security) -> web.StreamResponse:
     host = request.headers.get("Host")
     if not security.host_allowed(host):
         return error_response(403, "host_rejected", f"the Host header {host!r} is not a name of this server; "
@@ -93,13 +149,11 @@ async def security_middleware(request: web.Request, handler) -> web.StreamRespon
         if not security.origin_allowed(origin, host, request.scheme):
             return error_response(403, "origin_rejected", f"requests from the page origin {origin!r} are not allowed; "
                                                           "start the server with --allow-origin ORIGIN to accept it")
-    response = await handler(request)
-    return response
+    return await handler(request)
 
 
 def create_app(config: ServerConfig, registry=None) -> web.Application:
     """Build the application: store, queue, executor and routes. The queue's worker starts with the app."""
-    from nodegraph.executor import Executor
     from nodegraph.models import ModelManager
     from nodegraph.queue import RunQueue
     from nodegraph.registry import default_registry
@@ -110,14 +164,20 @@ def create_app(config: ServerConfig, registry=None) -> web.Application:
     folders = {kind: data_dir / kind for kind in ("input", "output", "temp")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(data_dir)
     if registry is None:
         registry = default_registry(config.nodes_dirs)
     models = ModelManager(models_dir=config.models_dir or data_dir / "models")
-    executor = Executor(registry, models=models, output_dir=folders["output"], input_dir=folders["input"],
+
+    def make_executor():
+        from nodegraph.executor import Executor
+
+        return Executor(registry, models=models, output_dir=folders["output"], input_dir=folders["input"],
                         temp_dir=folders["temp"])
+
     store = RunStore(data_dir / "runs.sqlite3")
     hub = EventHub()
-    queue = RunQueue(store, executor, max_queued=config.limits.max_queued_runs, keep_runs=config.keep_runs,
+    queue = RunQueue(store, make_executor, max_queued=config.limits.max_queued_runs, keep_runs=config.keep_runs,
                      folders=folders, publish=hub.publish_threadsafe)
 
     allowed_hosts = set(config.allowed_hosts)
@@ -129,9 +189,10 @@ def create_app(config: ServerConfig, registry=None) -> web.Application:
     # client_max_size bounds what aiohttp itself buffers; the handlers check their own, smaller limits first.
     app = web.Application(middlewares=[error_middleware, security_middleware],
                           client_max_size=max(config.limits.max_body_bytes, config.limits.max_upload_bytes) + 1024 * 1024)
-    app[STATE] = ServerState(executor=executor, store=store, queue=queue, hub=hub, security=security,
+    app[STATE] = ServerState(registry=registry, models=models, store=store, queue=queue, hub=hub, security=security,
                              limits=config.limits, folders=folders, workflows_dir=data_dir / "workflows",
                              started=time.time())
+    app[DATA_LOCK] = lock
     add_routes(app)
     app.on_startup.append(_start)
     app.on_shutdown.append(_close_sockets)
@@ -143,6 +204,22 @@ async def _start(app: web.Application) -> None:
     state = app[STATE]
     state.hub.bind(asyncio.get_running_loop())
     state.queue.start()
+    # Import the executor (and networkx) in the background, so neither the first page nor the first run waits for it.
+    threading.Thread(target=_warm_up, args=(state,), name="nodegraph-warm-up", daemon=True).start()
+
+
+def _warm_up(state: ServerState) -> None:
+    state.queue.executor
+
+
+def limit_image_pixels(max_pixels: int) -> None:
+    """Make Pillow reject images over `max_pixels` in this process, so image nodes in the server obey the limit.
+
+    Pillow raises DecompressionBombError above twice MAX_IMAGE_PIXELS and only warns above it.
+    """
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = max_pixels // 2
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -153,6 +230,8 @@ async def _stop(app: web.Application) -> None:
     state = app[STATE]
     await asyncio.to_thread(state.queue.stop)
     state.store.close()
+    app[DATA_LOCK].close()
+    logger.info("server stopped")
 
 
 def serve(config: ServerConfig) -> None:
@@ -162,7 +241,12 @@ def serve(config: ServerConfig) -> None:
         ConfigError: the configuration is unsafe (a non-loopback address without a token).
     """
     check_bind(config.host, config.token)
+    if not is_loopback(config.host) and not config.allowed_hosts:
+        also = "" if config.host in ("0.0.0.0", "::", "") else f" or {config.host}"
+        logger.warning("listening on %s, but only requests whose Host header is a loopback name%s are accepted; "
+                       "pass --allow-host NAME for each name clients use", config.host, also)
     app = create_app(config)
+    limit_image_pixels(config.limits.max_image_pixels)
     shown_host = f"[{config.host}]" if ":" in config.host else config.host
     ready = f"nodegraph serving http://{shown_host}:{config.port}/ (data folder: {Path(config.data_dir).resolve()})"
     web.run_app(app, host=config.host, port=config.port, print=lambda _: print(ready, flush=True), access_log=None,

@@ -1,9 +1,9 @@
 """The WebSocket hub: sends every run's events, or those of the runs a client subscribed to.
 
 Events arrive from the queue's worker thread already serialized as JSON text, so a
-preview image is encoded once, not once per client. Each client has a bounded send
-queue; a client too slow to drain it loses `node.progress` events first and is
-disconnected when even the other events no longer fit.
+preview image is encoded once, not once per client. A client that reads too slowly
+loses `node.progress` events once PROGRESS_DROP_AT events wait for it, and is
+disconnected once MAX_WAITING events wait.
 
 Messages a client may send, as JSON text:
     {"subscribe": ["RUN_ID", ...]}   only these runs from now on (queue.status always comes)

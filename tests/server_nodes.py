@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from nodegraph.node import Input, Node, NodeResult, Output
-from nodegraph.types import FLOAT, INT, STRING
+from nodegraph.types import BOOLEAN, FLOAT, INT, STRING
 
 
 class TestSleep(Node):
@@ -23,17 +23,23 @@ class TestSleep(Node):
         Input("text", STRING, default="", description="Passed on unchanged."),
         Input("steps", INT, default=10, min=0, max=100_000, description="How many steps."),
         Input("step_seconds", FLOAT, default=0.01, min=0.0, max=10.0, description="Seconds per step."),
+        Input("preview", BOOLEAN, default=False, description="Send a small preview image with each step."),
     )
     outputs = (Output("text", STRING),)
 
     def fingerprint(self, ctx, literals: dict[str, Any]) -> str | None:
         return None  # never cached: every run sleeps
 
-    def run(self, ctx, text: str, steps: int = 10, step_seconds: float = 0.01) -> dict[str, Any]:
+    def run(self, ctx, text: str, steps: int = 10, step_seconds: float = 0.01, preview: bool = False) -> dict[str, Any]:
+        image = None
+        if preview:
+            from PIL import Image
+
+            image = Image.new("RGB", (512, 256), (0, 200, 0))
         for step in range(steps):
-            ctx.progress(step, steps)
+            ctx.progress(step, steps, image)
             time.sleep(step_seconds)
-        ctx.progress(steps, steps)
+        ctx.progress(steps, steps, image)
         return {"text": text}
 
 
@@ -46,13 +52,14 @@ class TestSaveImage(Node):
     inputs = (
         Input("value", INT, default=0, min=0, max=255, description="Red channel of the image."),
         Input("prefix", STRING, default="test", description="File name prefix."),
+        Input("cache", BOOLEAN, default=False, description="Let the output cache serve this node."),
     )
     outputs = ()
 
     def fingerprint(self, ctx, literals: dict[str, Any]) -> str | None:
-        return None  # writes a new file on every run
+        return "" if literals.get("cache") else None  # by default a new file on every run
 
-    def run(self, ctx, value: int = 0, prefix: str = "test") -> NodeResult:
+    def run(self, ctx, value: int = 0, prefix: str = "test", cache: bool = False) -> NodeResult:
         from PIL import Image
 
         folder = ctx.output_dir

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import os
@@ -137,9 +138,30 @@ async def test_openapi_lists_every_route(client):
     for resource in client.app.router.resources():
         info = resource.get_info()
         path = info.get("path") or info.get("formatter")
-        if path.startswith("/api/"):
+        if path.startswith("/api/") and path != "/api/{tail}":
             routes.add(path.replace("{path:.+}", "{path}"))
     assert routes <= set(document["paths"]), routes - set(document["paths"])
+    assert set(document["paths"]) <= routes | {"/api/files/{kind}/{path}"}
+
+
+async def test_openapi_references_resolve(client):
+    document = await (await client.get("/api/openapi.json")).json()
+    references = []
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "$ref" in item:
+                references.append(item["$ref"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    assert references
+    for reference in references:
+        target = document
+        for part in reference.removeprefix("#/").split("/"):
+            target = target[part]
+        assert isinstance(target, dict), reference
 
 
 # Validation and bad workflows -------------------------------------------------------
@@ -187,7 +209,12 @@ async def test_malformed_request_fields(client):
     assert (await response.json())["errors"][0]["message"] == "targets must be a list of node ids, got a string"
     response = await client.post("/api/runs", json=[1, 2])
     assert response.status == 400
-    assert (await response.json())["errors"][0]["code"] == "invalid_request"
+    assert (await response.json())["errors"][0]["message"] == 'the document is an array; a workflow is a JSON object with "nodes"'
+    response = await client.post("/api/runs", json={"workflow": text_workflow(), "priority": 1})
+    assert (await response.json())["errors"][0]["message"] == (
+        "unknown request fields ['priority']; a run request has workflow, params and targets")
+    response = await client.post("/api/runs", data=b"\xff\xfe{")
+    assert (await response.json())["errors"][0]["code"] == "not_utf8"
 
 
 async def test_body_over_limit_gives_413(make_client):
@@ -218,6 +245,8 @@ async def test_queue_full_gives_429(make_client):
     response = await client.post("/api/runs", json={"workflow": text_workflow()})
     assert response.status == 429
     assert (await response.json())["errors"][0]["code"] == "queue_full"
+    assert (await response.json())["errors"][0]["message"] == "the queue is full (1 runs waiting); retry when some have finished"
+    assert response.headers["Retry-After"] == "5"
     await client.delete(f"/api/runs/{running}")
 
 
@@ -306,9 +335,11 @@ async def test_interrupt_one_run_leaves_others(client):
 
 async def test_queued_position(client):
     slow = await submit(client, slow_workflow())
+    await wait_for(client, slow, ("running",))
     first = await client.post("/api/runs", json={"workflow": text_workflow("a")})
     second = await client.post("/api/runs", json={"workflow": text_workflow("b")})
-    assert (await second.json())["position"] == (await first.json())["position"] + 1
+    assert (await first.json())["position"] == 0
+    assert (await second.json())["position"] == 1
     record = await (await client.get(f"/api/runs/{(await second.json())['id']}")).json()
     assert record["status"] == "queued"
     assert record["nodes"]["show"]["status"] == "pending"
@@ -493,7 +524,7 @@ async def test_upload_too_many_pixels(make_client):
     response = await upload(client, png_bytes((20, 20)))
     assert response.status == 413
     assert (await response.json())["errors"][0]["message"] == (
-        "the image is 20x20 pixels, over the limit of 100 pixels; scale it down first")
+        "'cat.png' has more than 100 pixels, the server's limit; scale it down first")
 
 
 # Workflows -------------------------------------------------------------------------
@@ -556,9 +587,17 @@ async def test_foreign_origin_websocket_rejected(client):
 
 
 async def test_allowed_origin_accepted(make_client):
-    client = await make_client(allowed_origins={"http://localhost:3000"})
-    response = await client.post("/api/validate", json={"workflow": text_workflow()}, headers={"Origin": "http://localhost:3000"})
+    client = await make_client(allowed_origins={"http://localhost:3000"}, token="t")
+    headers = {"Origin": "http://localhost:3000", "Authorization": "Bearer t"}
+    response = await client.post("/api/validate", json={"workflow": text_workflow()}, headers=headers)
     assert response.status == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    preflight = await client.options("/api/runs", headers={"Origin": "http://localhost:3000",
+                                                           "Access-Control-Request-Method": "POST"})
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Headers"] == "Authorization, Content-Type"
+    foreign = await client.get("/api/runs", headers={"Origin": "http://evil.example", "Authorization": "Bearer t"})
+    assert "Access-Control-Allow-Origin" not in foreign.headers
 
 
 async def test_foreign_host_rejected(client):
@@ -616,3 +655,127 @@ async def test_unknown_api_route_gives_json_404(client):
     response = await client.get("/api/nothing")
     assert response.status == 404
     assert (await response.json())["errors"][0]["code"] == "not_found"
+    response = await client.post("/api/nothing", json={})
+    assert response.status == 404
+    assert (await response.json())["errors"][0]["message"] == "no route POST /api/nothing; GET /api/openapi.json lists the API"
+
+
+async def test_keep_runs_prunes_oldest(make_client):
+    client = await make_client(keep_runs=1)
+    records = []
+    for value in (1, 2, 3):
+        records.append(await wait_for(client, await submit(client, image_workflow(value))))
+    paths = [Path(record["outputs"]["save"]["images"][0]["path"]) for record in records]
+    # Pruning follows the run's end in the worker thread; wait for it.
+    deadline = time.monotonic() + 10
+    while (listing := await (await client.get("/api/runs")).json())["total"] > 1:
+        assert time.monotonic() < deadline, listing
+        await asyncio.sleep(0.02)
+    assert [run["id"] for run in listing["runs"]] == [records[2]["id"]]
+    assert [path.exists() for path in paths] == [False, False, True]
+
+
+async def test_data_dir_locked_by_one_server(client, server_registry, tmp_path):
+    with pytest.raises(ConfigError) as raised:
+        create_app(ServerConfig(data_dir=tmp_path / "data"), registry=server_registry)
+    assert str(raised.value) == (f"another nodegraph server (process {os.getpid()}) uses the data folder {tmp_path / 'data'}; "
+                                 "stop it or pass a different --data-dir")
+
+
+async def test_queue_survives_internal_error(client, monkeypatch):
+    from nodegraph.routes import STATE
+
+    queue = client.app[STATE].queue
+    original = queue.executor.run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("executor exploded")
+
+    monkeypatch.setattr(queue.executor, "run", broken)
+    socket = await client.ws_connect("/api/events")
+    run_id = await submit(client, text_workflow())
+    events = await read_run_events(socket, run_id)
+    assert events[-1]["event"] == "run.failed"
+    record = await wait_for(client, run_id)
+    assert record["status"] == "failed"
+    assert record["error"] == {"message": "internal error while running; see the server log"}
+    monkeypatch.setattr(queue.executor, "run", original)
+    assert (await wait_for(client, await submit(client, text_workflow("next"))))["status"] == "succeeded"
+    await socket.close()
+
+
+async def test_events_carry_preview_images(client):
+    from PIL import Image
+
+    socket = await client.ws_connect("/api/events")
+    document = slow_workflow(steps=2, step_seconds=0.0)
+    document["nodes"]["sleep"]["inputs"]["preview"] = True
+    run_id = await submit(client, document)
+    progress = [event for event in await read_run_events(socket, run_id) if event["event"] == "node.progress"]
+    assert len(progress) == 3
+    prefix = "data:image/jpeg;base64,"
+    assert progress[0]["preview"].startswith(prefix)
+    preview = Image.open(io.BytesIO(base64.b64decode(progress[0]["preview"][len(prefix):])))
+    assert preview.size == (256, 128)
+    await socket.close()
+
+
+async def test_bad_cases_over_body_limit(make_client):
+    client = await make_client(limits=Limits(max_body_bytes=100_000))
+    for case in BAD_CASES:
+        response = await client.post("/api/runs", data=case.read_bytes())
+        expected = 413 if case.stat().st_size > 100_000 else 400
+        assert response.status == expected, case.name
+    response = await client.post("/api/runs", data=(CASES / "bad" / "deep-nesting.json").read_bytes())
+    assert (await response.json())["errors"][0]["message"] == (
+        "the request body is 400001 bytes, over the limit of 100000 bytes; send a smaller one or raise the server's limit")
+
+
+async def test_delete_keeps_files_other_runs_show(client):
+    document = image_workflow(value=9)
+    document["nodes"]["save"]["inputs"]["cache"] = True
+    first = await wait_for(client, await submit(client, document))
+    second = await wait_for(client, await submit(client, document))
+    assert second["nodes"]["save"]["status"] == "cached"
+    path = Path(first["outputs"]["save"]["images"][0]["path"])
+    assert second["outputs"]["save"]["images"][0]["path"] == str(path)
+
+    kept = await client.delete(f"/api/runs/{first['id']}")
+    assert (await kept.json())["deleted_files"] == 0
+    assert path.is_file()
+    gone = await client.delete(f"/api/runs/{second['id']}")
+    assert (await gone.json())["deleted_files"] == 1
+    assert not path.exists()
+
+    # The cache no longer serves the deleted file: the node runs again and writes a new one.
+    third = await wait_for(client, await submit(client, document))
+    assert third["nodes"]["save"]["status"] == "executed"
+    assert Path(third["outputs"]["save"]["images"][0]["path"]).is_file()
+
+
+async def test_responses_match_openapi_schemas(client):
+    import jsonschema
+
+    document = await (await client.get("/api/openapi.json")).json()
+
+    def check(instance, name: str) -> None:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        jsonschema.Draft202012Validator(schema).validate(instance)
+
+    for schema in document["components"]["schemas"].values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    socket = await client.ws_connect("/api/events")
+    run_id = await submit(client, image_workflow())
+    events = await read_run_events(socket, run_id)
+    for event in events:
+        check(event, "Event")
+    check(await (await client.get(f"/api/runs/{run_id}")).json(), "Run")
+    for run in (await (await client.get("/api/runs")).json())["runs"]:
+        check(run, "RunSummary")
+    check(await (await client.get("/api/system")).json(), "System")
+    check(await (await client.get("/api/runs/nope")).json(), "Errors")
+    for entry in (await (await client.get("/api/workflows")).json())["workflows"]:
+        check(entry, "WorkflowEntry")
+    for node_type in (await (await client.get("/api/nodes")).json()).values():
+        check(node_type, "NodeType")
+    await socket.close()
