@@ -484,6 +484,14 @@ def test_rename_a_node_and_group_nodes(editor):
         assert after[node]["ui"]["pos"] == [round(before[node][0] + 100 / k), round(before[node][1] + 50 / k)]
     assert after["join"]["ui"]["pos"] == before["join"]
 
+    # Dragging the group's bottom-right corner resizes it.
+    x, y, w, h = editor.graph()["groups"][0]["bounding"]
+    corner = editor.hook("toPage(args[0], args[1])", x + w - 3, y + h - 3)
+    editor.drag((corner["x"], corner["y"]), (corner["x"] + 60, corner["y"] + 30))
+    resized = editor.graph()["groups"][0]["bounding"]
+    assert resized[:2] == [x, y]
+    assert resized[2:] == [round(w + 60 / k), round(h + 30 / k)]
+
 
 def test_pan_zoom_and_fit(editor):
     editor.load(TEXT_AND_SHOW)
@@ -660,6 +668,20 @@ def test_failing_node_shows_its_message(editor):
     assert editor.hook("state('fill')")["status"] == "failed"
     assert [error["message"] for error in editor.hook("errors('fill')")] == [
         "NodeError: input 'template' has the field {e}; only {a}, {b}, {c} and {d} exist (write {{ and }} for literal braces)"]
+
+
+def test_unknown_node_type_is_kept_and_marked(editor):
+    workflow = document({
+        "mystery": {"type": "NoSuchNode", "inputs": {"x": 1}, "ui": {"pos": [0, 0]}},
+        "show": {"type": "ShowText", "inputs": {"text": {"from": ["mystery", "out"]}}, "ui": {"pos": [300, 0]}},
+    })
+    editor.load(workflow)
+    assert editor.hook("nodeTitle('mystery')") == "unknown type NoSuchNode"
+    assert editor.slot("mystery", "output", "out")
+    editor.page.keyboard.press("Control+Enter")
+    editor.page.wait_for_function("window.nodegraphEditor.errors('mystery').length > 0")
+    assert [error["code"] for error in editor.hook("errors('mystery')")] == ["unknown_type"]
+    assert editor.graph() == workflow
 
 
 def test_interrupt_run_and_reopen_from_history(editor):

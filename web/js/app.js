@@ -4,7 +4,7 @@ import { api, ApiError } from './api.js';
 import { Editor } from './editor.js';
 import { emptyDocument, FORMAT, VERSION } from './graph.js';
 import { installGestures } from './gestures.js';
-import { LANGUAGES, language, nodeName, preferredLanguage, setLanguage, t } from './i18n.js';
+import { LANGUAGES, language, preferredLanguage, setLanguage, t } from './i18n.js';
 import { workflowFromPng } from './png.js';
 import { EventSocket } from './socket.js';
 import { askText, closeMenus, dialog, element, notices, notify, showMenu } from './ui.js';
@@ -658,10 +658,7 @@ class App {
       notices: () => notices.map((item) => item.message),
       status: () => document.getElementById('run-status').textContent,
       name: () => app.name,
-      nodeTitle: (id) => {
-        const node = editor.graph.nodes.get(id);
-        return node.title || nodeName(editor.graph.definition(node));
-      },
+      nodeTitle: (id) => editor.nodeTitle(editor.graph.nodes.get(id)),
       frames: () => ({ count: editor.frameCount, drawTimes: [...editor.drawTimes], drawn: editor.renderer.drawnNodes }),
       // Benchmark helpers: load a document and pan by screen pixels, as the gestures do.
       load: (document) => app.load(document),

@@ -6,7 +6,7 @@ import { UndoStack } from './history.js';
 import { layoutNode, TITLE_H } from './layout.js';
 import { Renderer } from './render.js';
 import { Transform, fitTransform } from './view.js';
-import { t } from './i18n.js';
+import { nodeName, t } from './i18n.js';
 import { notify } from './ui.js';
 
 const CLIPBOARD_FORMAT = 'nodegraph/clipboard';
@@ -72,6 +72,12 @@ export class Editor {
     this.dirty = true;
     this.requestDraw();
     for (const listener of this.listeners) listener();
+  }
+
+  // The title a node shows: its own, else its type's name in the current language.
+  nodeTitle(node) {
+    const definition = this.graph.definition(node);
+    return node.title || (definition ? nodeName(definition) : t('node.unknown', { type: node.type }));
   }
 
   // ---- geometry ------------------------------------------------------------
@@ -151,9 +157,13 @@ export class Editor {
       return { kind: 'node', node };
     }
     const groups = this.graph.meta.groups;
+    const corner = Math.max(12, 12 / this.view.k);
     for (let i = groups.length - 1; i >= 0; i -= 1) {
-      const [x, y, w] = groups[i].bounding;
+      const [x, y, w, h] = groups[i].bounding;
       if (wx >= x && wx <= x + w && wy >= y && wy <= y + 26) return { kind: 'group-title', group: groups[i] };
+      if (wx >= x + w - corner && wx <= x + w && wy >= y + h - corner && wy <= y + h) {
+        return { kind: 'group-resize', group: groups[i] };
+      }
     }
     return null;
   }

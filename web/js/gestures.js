@@ -3,7 +3,7 @@
 import { compatible, isLink } from './graph.js';
 import { ROW_H, TITLE_H, MIN_W } from './layout.js';
 import { formatNumber } from './render.js';
-import { nodeDescription, nodeName, t } from './i18n.js';
+import { nodeDescription, t } from './i18n.js';
 import { api } from './api.js';
 import { editText, notify, searchNodes, showMenu } from './ui.js';
 
@@ -125,7 +125,7 @@ export function installGestures(editor, app) {
   function updateCursor(point) {
     const hit = editor.hitTest(...editor.view.toWorld(...point));
     const cursors = { output: 'crosshair', input: 'crosshair', resize: 'nwse-resize', widget: 'pointer', title: 'move',
-      'group-title': 'move', collapse: 'pointer' };
+      'group-title': 'move', 'group-resize': 'nwse-resize', collapse: 'pointer' };
     canvas.style.cursor = cursors[hit?.kind] || 'default';
     showTooltip(hit, point);
   }
@@ -185,6 +185,8 @@ export function installGestures(editor, app) {
         return moveGesture(hit.node, point, event);
       case 'group-title':
         return groupGesture(hit.group, point);
+      case 'group-resize':
+        return groupResizeGesture(hit.group, point);
       default:
         if (event.shiftKey || event.ctrlKey || event.metaKey) return boxGesture(point, event);
         return panGesture(point, true);
@@ -316,6 +318,23 @@ export function installGestures(editor, app) {
     };
   }
 
+  function groupResizeGesture(group, start) {
+    const [x, y, w, h] = group.bounding;
+    const before = editor.graph.toDocument();
+    let resized = false;
+    return {
+      moved(point) {
+        if (!resized) editor.undoStack.record(before);
+        resized = true;
+        const dx = (point[0] - start[0]) / editor.view.k;
+        const dy = (point[1] - start[1]) / editor.view.k;
+        group.bounding = [x, y, Math.round(Math.max(120, w + dx)), Math.round(Math.max(60, h + dy))];
+        editor.changed();
+      },
+      released() {},
+    };
+  }
+
   function resizeGesture(node, start) {
     const box = editor.nodeBox(node);
     const before = editor.graph.toDocument();
@@ -386,8 +405,7 @@ export function installGestures(editor, app) {
       }
       const slotName = firstFit(hit.node);
       if (!slotName) {
-        const problem = t('hint.no_fitting_slot', { node: hit.node.title || nodeName(editor.graph.definition(hit.node)),
-          type });
+        const problem = t('hint.no_fitting_slot', { node: editor.nodeTitle(hit.node), type });
         return { kind: 'node', node: hit.node, problem };
       }
       return { kind: expectedKind, node: hit.node, name: slotName, problem: '' };
@@ -576,7 +594,7 @@ export function installGestures(editor, app) {
     const box = editor.nodeBox(node);
     const at = editor.toPage(box.x + 22, box.y + 2);
     const k = editor.view.k;
-    const current = node.title || nodeName(editor.graph.definition(node)) || node.type;
+    const current = editor.nodeTitle(node);
     const result = await editText({ x: at.x, y: at.y, w: (box.w - 30) * k, h: (TITLE_H - 4) * k }, current,
       { fontSize: Math.max(10, 13 * k) });
     if (result === null || result === current) return;

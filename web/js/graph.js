@@ -28,6 +28,8 @@ export class Graph {
     const doc = structuredClone(document);
     this.meta = { ...doc };
     delete this.meta.nodes;
+    // Optional sections the document left out stay out of what is saved, unless an edit fills them.
+    this.absent = new Set(['params', 'groups', 'extra'].filter((key) => !(key in doc)));
     this.meta.format ??= FORMAT;
     this.meta.version ??= VERSION;
     this.meta.params ??= {};
@@ -51,6 +53,10 @@ export class Graph {
 
   toDocument() {
     const { format, version, ...rest } = this.meta;
+    for (const key of this.absent) {
+      const value = rest[key];
+      if (Array.isArray(value) ? !value.length : !Object.keys(value).length) delete rest[key];
+    }
     const nodes = {};
     for (const [id, node] of this.nodes) nodes[id] = structuredClone(node);
     return { format, version, ...rest, nodes };

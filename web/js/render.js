@@ -1,6 +1,6 @@
 // Draw the graph on the canvas. Only what is inside the viewport is drawn; far out, text and widgets are left out.
 
-import { nodeName, t } from './i18n.js';
+import { t } from './i18n.js';
 import { isLink } from './graph.js';
 import { ROW_H, TITLE_H, typeColor } from './layout.js';
 import { fileUrl } from './api.js';
@@ -140,6 +140,13 @@ export class Renderer {
     ctx.strokeStyle = color;
     ctx.lineWidth = 1;
     ctx.strokeRect(x, y, w, h);
+    // The resize handle in the bottom-right corner.
+    ctx.beginPath();
+    ctx.moveTo(x + w - 12, y + h);
+    ctx.lineTo(x + w, y + h - 12);
+    ctx.lineTo(x + w, y + h);
+    ctx.fillStyle = color;
+    ctx.fill();
     if (detail) {
       ctx.fillStyle = '#e8e8e8';
       ctx.font = 'bold 14px system-ui, sans-serif';
@@ -278,7 +285,7 @@ export class Renderer {
     ctx.font = TITLE_FONT;
     ctx.textAlign = 'left';
     ctx.fillStyle = '#f0f0f0';
-    const title = node.title || (definition ? nodeName(definition) : t('node.unknown', { type: node.type }));
+    const title = this.editor.nodeTitle(node);
     ctx.fillText(fitText(ctx, title, w - 34 - badgeWidth), x + 24, y + TITLE_H / 2 + 1);
   }
 
