@@ -547,15 +547,16 @@ def test_open_shipped_workflow_from_menu(editor, path):
     assert loaded == shipped
 
 
-def png_with_text(keyword: str, text: str, compressed: bool) -> bytes:
-    """Build a PNG with one iTXt (or tEXt) chunk, the way Pillow's PngInfo writes SaveImage metadata."""
+def png_with_text(chunks: dict[str, str], compressed: bool) -> bytes:
+    """Build a PNG with text chunks: compressed iTXt as SaveImage writes them, or plain tEXt."""
     from PIL import Image, PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
-    if compressed:
-        info.add_itxt(keyword, text, zip=True)
-    else:
-        info.add_text(keyword, text)
+    for keyword, text in chunks.items():
+        if compressed:
+            info.add_itxt(keyword, text, zip=True)
+        else:
+            info.add_text(keyword, text)
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (10, 120, 200)).save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
@@ -577,19 +578,25 @@ def drop_file(editor: EditorPage, name: str, data: bytes, mime: str) -> None:
     editor.settle()
 
 
-@pytest.mark.parametrize("compressed", [False, True], ids=["tEXt", "iTXt-zip"])
-def test_drop_a_png_with_a_workflow_chunk(editor, compressed):
-    # NOTE: SaveImage (diffusion branch) is not merged here yet; this PNG carries the same kind of chunk.
-    shipped = json.loads(SHIPPED[0].read_text(encoding="utf-8"))
-    drop_file(editor, "made.png", png_with_text("workflow", json.dumps(shipped), compressed), "image/png")
+@pytest.mark.parametrize("compressed", [True, False], ids=["iTXt-zip", "tEXt"])
+def test_drop_png_with_workflow_chunk(editor, compressed):
+    # NOTE: SaveImage is not on this branch yet. These PNGs carry the chunks it writes:
+    # `nodegraph:workflow` and `nodegraph:params`, compressed iTXt, built with Pillow as SaveImage does.
+    shipped = json.loads((REPO / "workflows" / "text-branching.json").read_text(encoding="utf-8"))
+    chunks = {"nodegraph:workflow": json.dumps(shipped), "nodegraph:params": json.dumps({"score": "0.3"})}
+    drop_file(editor, "made.png", png_with_text(chunks, compressed), "image/png")
     editor.page.wait_for_function("Object.keys(window.nodegraphEditor.graph().nodes).length > 0")
-    assert editor.graph() == shipped
+
+    # The run's param values are written into the inputs they target, converted by the input's type.
+    expected = json.loads(json.dumps(shipped))
+    expected["nodes"]["score"]["inputs"]["value"] = 0.3
+    assert editor.graph() == expected
 
 
 def test_drop_json_and_png_without_workflow(editor):
     drop_file(editor, "flow.json", json.dumps(TEXT_AND_SHOW).encode(), "application/json")
     assert editor.graph()["nodes"].keys() == TEXT_AND_SHOW["nodes"].keys()
-    drop_file(editor, "plain.png", png_with_text("Comment", "hello", False), "image/png")
+    drop_file(editor, "plain.png", png_with_text({"Comment": "hello"}, False), "image/png")
     assert editor.hook("notices()")[-1] == (
         "Could not open plain.png: the image holds no workflow (only PNGs saved by SaveImage do)")
     assert editor.graph()["nodes"].keys() == TEXT_AND_SHOW["nodes"].keys()

@@ -343,15 +343,31 @@ class App {
   async openFromFile(file) {
     try {
       if (file.type === 'image/png' || file.name.toLowerCase().endsWith('.png')) {
-        const document = await workflowFromPng(await file.arrayBuffer());
-        if (!document) throw new Error(t('error.png_no_workflow'));
-        this.load(document);
+        const found = await workflowFromPng(await file.arrayBuffer());
+        if (!found) throw new Error(t('error.png_no_workflow'));
+        this.load(this.withParams(found.workflow, found.params));
       } else {
         this.load(JSON.parse(await file.text()));
       }
     } catch (error) {
       notify(t('error.file', { file: file.name, message: error.message }), 'error');
     }
+  }
+
+  // Write a run's param values into the inputs they target, so the workflow reproduces that run.
+  // Values recorded as text (from `--set`) are converted by the input's type, as the engine does.
+  withParams(workflow, params) {
+    if (!params) return workflow;
+    const result = structuredClone(workflow);
+    for (const [name, value] of Object.entries(params)) {
+      const target = result.params?.[name];
+      const node = Array.isArray(target) ? result.nodes?.[target[0]] : null;
+      if (!node) continue;
+      const spec = this.catalog[node.type]?.inputs.find((item) => item.name === target[1]);
+      node.inputs ??= {};
+      node.inputs[target[1]] = typeof value === 'string' && spec ? fromText(value, spec.type) : value;
+    }
+    return result;
   }
 
   installDrop() {
@@ -665,6 +681,19 @@ class App {
       panBy: (dx, dy) => editor.setView(editor.view.translate(dx, dy)),
     });
   }
+}
+
+// Convert a param value given as text to an input's type; text that does not parse stays text,
+// so validation names the input and the value.
+function fromText(text, type) {
+  const trimmed = text.trim();
+  if (type === 'INT' && /^[+-]?\d+$/.test(trimmed)) return Number(trimmed);
+  if (type === 'FLOAT' && trimmed !== '' && Number.isFinite(Number(trimmed))) return Number(trimmed);
+  if (type === 'BOOLEAN') {
+    if (['true', '1', 'yes', 'on'].includes(trimmed.toLowerCase())) return true;
+    if (['false', '0', 'no', 'off'].includes(trimmed.toLowerCase())) return false;
+  }
+  return text;
 }
 
 // Return why a parsed file is not a workflow document this editor can open, or '' when it is one.

@@ -61,6 +61,14 @@ export function nodeName(definition) {
   return definition?.translations?.[current]?.display_name ?? definition?.display_name ?? definition?.type ?? '';
 }
 
+// Categories have message keys `category.<name>`; a category without one shows as it is.
+export function categoryName(category) {
+  if (!category) return '';
+  const key = `category.${category}`;
+  const text = t(key);
+  return text === key ? category : text;
+}
+
 export function nodeDescription(definition) {
   return definition?.translations?.[current]?.description ?? definition?.description ?? '';
 }

@@ -1,4 +1,5 @@
-// Read the text chunks of a PNG file (tEXt, zTXt, iTXt), where SaveImage stores the workflow.
+// Read the text chunks of a PNG file (tEXt, zTXt, iTXt). SaveImage stores the workflow in the
+// `nodegraph:workflow` chunk and the run's param values in `nodegraph:params`.
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
 
@@ -41,17 +42,28 @@ export async function readPngText(buffer) {
   return texts;
 }
 
-// Find a workflow document among a PNG's text chunks, or return null.
+const WORKFLOW_KEYS = ['nodegraph:workflow', 'workflow'];
+const PARAMS_KEY = 'nodegraph:params';
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+// Find the workflow document among a PNG's text chunks: {workflow, params}, or null when there is none.
+// The named chunks come first; any other chunk that holds a workflow document is accepted too.
 export async function workflowFromPng(buffer) {
   const texts = await readPngText(buffer);
-  const ordered = ['workflow', ...Object.keys(texts).filter((key) => key !== 'workflow')];
+  const ordered = [...WORKFLOW_KEYS, ...Object.keys(texts).filter((key) => !WORKFLOW_KEYS.includes(key))];
   for (const key of ordered) {
     if (!(key in texts)) continue;
-    try {
-      const document = JSON.parse(texts[key]);
-      if (document && document.format === 'nodegraph/workflow') return document;
-    } catch {
-      // not JSON: some other text chunk
+    const workflow = parseJson(texts[key]);
+    if (workflow && workflow.format === 'nodegraph/workflow') {
+      const params = PARAMS_KEY in texts ? parseJson(texts[PARAMS_KEY]) : null;
+      return { workflow, params: params && typeof params === 'object' ? params : null };
     }
   }
   return null;

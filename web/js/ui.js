@@ -1,6 +1,6 @@
 // DOM pieces around the canvas: menus, dialogs, notices, the node search box and text editing overlays.
 
-import { nodeDescription, nodeName, t } from './i18n.js';
+import { categoryName, nodeDescription, nodeName, t } from './i18n.js';
 
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -138,7 +138,7 @@ export function matchScore(query, definition) {
   const name = nodeName(definition).toLowerCase();
   const english = (definition.display_name || '').toLowerCase();
   const type = definition.type.toLowerCase();
-  const category = (definition.category || '').toLowerCase();
+  const category = `${definition.category || ''} ${categoryName(definition.category)}`.toLowerCase();
   const description = `${nodeDescription(definition)} ${definition.description || ''}`.toLowerCase();
   let total = 0;
   for (const word of words) {
@@ -196,7 +196,7 @@ export function searchNodes(x, y, catalog, filter = () => true, hint = '') {
           close(item.definition.type);
         },
       }, element('span', { class: 'search-name' }, nodeName(item.definition)),
-      element('span', { class: 'search-category' }, item.definition.category || ''),
+      element('span', { class: 'search-category' }, categoryName(item.definition.category)),
       element('div', { class: 'search-description' }, nodeDescription(item.definition)))));
       if (!results.length) list.append(element('li', { class: 'search-empty' }, t('search.none')));
     };
