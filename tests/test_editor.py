@@ -691,7 +691,7 @@ def test_unknown_node_type_is_kept_and_marked(editor):
     assert editor.graph() == workflow
 
 
-def test_interrupt_run_and_reopen_from_history(editor):
+def test_interrupt_run_and_reopen_from_history(editor, server):
     editor.load(document({"count": {"type": "SlowCount", "inputs": {"steps": 200, "seconds": 0.05},
                                     "ui": {"pos": [0, 0]}}}))
     editor.page.keyboard.press("Control+Enter")
@@ -700,6 +700,12 @@ def test_interrupt_run_and_reopen_from_history(editor):
     editor.page.keyboard.press("Control+Alt+Enter")
     editor.page.wait_for_function("window.nodegraphEditor.status() === 'interrupted'")
     assert editor.hook("state('count')")["status"] == "skipped"
+
+    # Interrupting again does nothing: the finished run stays in the history.
+    editor.page.keyboard.press("Control+Alt+Enter")
+    editor.page.wait_for_function("window.nodegraphEditor.notices().at(-1) === 'No run of yours is queued or running.'")
+    run_id = editor.hook("run()")
+    assert server.get_json(f"/api/runs/{run_id}")["status"] == "interrupted"
 
     # The history panel lists the run; opening it brings its workflow back.
     editor.load(TEXT_AND_SHOW)

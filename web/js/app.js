@@ -478,11 +478,13 @@ class App {
   }
 
   async interrupt() {
-    if (!this.watchedRun) {
-      notify(t('status.nothing_to_interrupt'), 'info', 2500);
-      return;
-    }
     try {
+      // DELETE on a finished run removes it from the history, so only a queued or running run is sent one.
+      const run = this.watchedRun ? await api.run(this.watchedRun) : null;
+      if (!run || !['queued', 'running'].includes(run.status)) {
+        notify(t('status.nothing_to_interrupt'), 'info', 2500);
+        return;
+      }
       await api.deleteRun(this.watchedRun);
       notify(t('status.interrupt_sent'), 'info', 2500);
     } catch (error) {
@@ -674,6 +676,7 @@ class App {
       notices: () => notices.map((item) => item.message),
       status: () => document.getElementById('run-status').textContent,
       name: () => app.name,
+      run: () => app.watchedRun,
       nodeTitle: (id) => editor.nodeTitle(editor.graph.nodes.get(id)),
       frames: () => ({ count: editor.frameCount, drawTimes: [...editor.drawTimes], drawn: editor.renderer.drawnNodes }),
       // Benchmark helpers: load a document and pan by screen pixels, as the gestures do.
