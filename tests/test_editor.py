@@ -596,6 +596,9 @@ def test_drop_png_with_workflow_chunk(editor, compressed):
 def test_drop_json_and_png_without_workflow(editor):
     drop_file(editor, "flow.json", json.dumps(TEXT_AND_SHOW).encode(), "application/json")
     assert editor.graph()["nodes"].keys() == TEXT_AND_SHOW["nodes"].keys()
+    drop_file(editor, "notes.txt", b"not a workflow", "text/plain")
+    assert editor.hook("notices()")[-1] == (
+        "Could not open notes.txt: it is neither JSON nor a PNG; open a workflow .json file or a PNG saved by SaveImage")
     drop_file(editor, "plain.png", png_with_text({"Comment": "hello"}, False), "image/png")
     assert editor.hook("notices()")[-1] == (
         "Could not open plain.png: the image holds no workflow (only PNGs saved by SaveImage do)")

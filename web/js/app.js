@@ -347,7 +347,13 @@ class App {
         if (!found) throw new Error(t('error.png_no_workflow'));
         this.load(this.withParams(found.workflow, found.params));
       } else {
-        this.load(JSON.parse(await file.text()));
+        let document;
+        try {
+          document = JSON.parse(await file.text());
+        } catch {
+          throw new Error(t('error.not_json'));
+        }
+        this.load(document);
       }
     } catch (error) {
       notify(t('error.file', { file: file.name, message: error.message }), 'error');
