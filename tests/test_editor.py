@@ -700,6 +700,9 @@ def test_interrupt_run_and_reopen_from_history(editor, server):
     editor.page.keyboard.press("Control+Enter")
     editor.page.wait_for_function("(window.nodegraphEditor.state('count')?.step || 0) >= 2")
     assert editor.hook("state('count')")["status"] == "running"
+    # The progress preview is drawn on the node.
+    editor.page.wait_for_function("window.nodegraphEditor.images().some((url) => url.startsWith('data:image/jpeg'))")
+    assert editor.page.locator("#queue-count").text_content() == "Queue: 1"
     editor.page.keyboard.press("Control+Alt+Enter")
     editor.page.wait_for_function("window.nodegraphEditor.status() === 'interrupted'")
     assert editor.hook("state('count')")["status"] == "skipped"

@@ -12,7 +12,7 @@ class SlowCount(Node):
     type_id = "SlowCount"
     display_name = "Slow count"
     category = "testing"
-    description = "Count to `steps`, sleeping between steps and reporting progress; for interrupt tests."
+    description = "Count to `steps`, sleeping between steps and reporting progress with a preview image."
     output_node = True
     inputs = (
         Input("steps", INT, default=5, min=1, max=1000, description="How many steps."),
@@ -21,8 +21,11 @@ class SlowCount(Node):
     outputs = (Output("text", STRING),)
 
     def run(self, ctx, steps: int = 5, seconds: float = 0.2):
+        from PIL import Image
+
         for step in range(steps):
-            ctx.progress(step, steps)
+            shade = int(255 * step / steps)
+            ctx.progress(step, steps, preview=Image.new("RGB", (16, 16), (shade, 80, 255 - shade)))
             time.sleep(seconds)
         ctx.progress(steps, steps)
         text = f"counted to {steps}"

@@ -498,6 +498,12 @@ class App {
     }
   }
 
+  // Runs waiting or running on the server, from every client.
+  showQueueCount(event) {
+    const count = (event.queued || 0) + (event.running ? 1 : 0);
+    document.getElementById('queue-count').textContent = count ? t('status.queue_count', { count }) : '';
+  }
+
   // Follow a run on the canvas; events that arrived before its id was known are replayed.
   watch(runId) {
     this.watchedRun = runId;
@@ -509,6 +515,7 @@ class App {
 
   onEvent(event) {
     if (event.event?.startsWith('run.') && !document.getElementById('runs').hidden) this.refreshRunsSoon();
+    if (event.event === 'queue.status') this.showQueueCount(event);
     if (!event.run) return;
     if (event.run !== this.watchedRun) {
       // A run can start, and even finish, before the response to the POST that queued it arrives.
