@@ -348,6 +348,25 @@ def test_number_widget_rejects_text(editor):
     assert editor.graph()["nodes"]["score"]["inputs"]["value"] == 0.5
 
 
+def test_combo_widget_picks_a_choice(editor):
+    editor.load(document({"count": {"type": "SlowCount", "inputs": {"steps": 2, "seconds": 0.0, "verb": "counted"},
+                                    "ui": {"pos": [0, 0]}}}))
+    rect = editor.widget("count", "verb")
+    middle = (rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2)
+    editor.page.mouse.click(*middle)
+    assert editor.page.locator(".menu .menu-label").all_text_contents() == ["counted", "tallied", "numbered"]
+    editor.page.locator(".menu .menu-item", has_text="numbered").click()
+    assert editor.graph()["nodes"]["count"]["inputs"]["verb"] == "numbered"
+
+    # The arrows step through the choices, wrapping around.
+    editor.page.mouse.click(rect["x"] + rect["w"] - 5, middle[1])
+    assert editor.graph()["nodes"]["count"]["inputs"]["verb"] == "counted"
+    editor.page.mouse.click(rect["x"] + 5, middle[1])
+    assert editor.graph()["nodes"]["count"]["inputs"]["verb"] == "numbered"
+    editor.page.keyboard.press("Control+Enter")
+    editor.page.wait_for_function("window.nodegraphEditor.state('count')?.text?.[0] === 'numbered to 2'")
+
+
 def test_seed_randomized_before_queue(editor):
     editor.load(document({"seed": {"type": "Seed", "inputs": {"value": 7}, "ui": {"pos": [0, 0], "randomize": ["value"]}},
                           "show": {"type": "ShowText", "inputs": {"text": {"from": ["seed", "value"]}},

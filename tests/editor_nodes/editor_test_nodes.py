@@ -17,10 +17,12 @@ class SlowCount(Node):
     inputs = (
         Input("steps", INT, default=5, min=1, max=1000, description="How many steps."),
         Input("seconds", FLOAT, default=0.2, min=0.0, max=10.0, step=0.05, description="Sleep per step."),
+        Input("verb", STRING, default="counted", choices=("counted", "tallied", "numbered"),
+              description="The word the result text starts with."),
     )
     outputs = (Output("text", STRING),)
 
-    def run(self, ctx, steps: int = 5, seconds: float = 0.2):
+    def run(self, ctx, steps: int = 5, seconds: float = 0.2, verb: str = "counted"):
         from PIL import Image
 
         for step in range(steps):
@@ -28,7 +30,7 @@ class SlowCount(Node):
             ctx.progress(step, steps, preview=Image.new("RGB", (16, 16), (shade, 80, 255 - shade)))
             time.sleep(seconds)
         ctx.progress(steps, steps)
-        text = f"counted to {steps}"
+        text = f"{verb} to {steps}"
         return NodeResult(outputs={"text": text}, display={"text": [text]})
 
 

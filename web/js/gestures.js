@@ -287,10 +287,10 @@ export function installGestures(editor, app) {
         editor.changed();
       },
       released() {
-        if (!moving && event.shiftKey && wasSelected) {
-          editor.selection.delete(node.id);
-          editor.requestDraw();
-        }
+        if (moving) return;
+        if (event.shiftKey && wasSelected) editor.selection.delete(node.id);
+        else if (!event.shiftKey) editor.selection = new Set([node.id]);
+        editor.requestDraw();
       },
     };
   }
