@@ -6,6 +6,8 @@ import { ROW_H, TITLE_H, typeColor } from './layout.js';
 import { fileUrl } from './api.js';
 
 const DETAIL_SCALE = 0.4;
+// Below this scale a slot is under a pixel wide, so nodes are plain rectangles without slots.
+const OUTLINE_SCALE = 0.2;
 const FONT = '12px system-ui, sans-serif';
 const TITLE_FONT = 'bold 13px system-ui, sans-serif';
 const STATUS_COLORS = {
@@ -21,9 +23,23 @@ export function formatNumber(value, spec) {
   return value.toFixed(decimals);
 }
 
+// Fitted labels by font, width and text: measuring text is the costliest part of drawing a node.
+const fitted = new Map();
+const FITTED_LIMIT = 20000;
+
 // Cut text to fit maxWidth pixels, ending with an ellipsis when cut.
 function fitText(ctx, text, maxWidth) {
-  text = String(text).replace(/\n/g, ' ⏎ ');
+  const key = `${ctx.font}|${Math.round(maxWidth)}|${text}`;
+  let result = fitted.get(key);
+  if (result === undefined) {
+    result = measureFit(ctx, String(text).replace(/\n/g, ' ⏎ '), maxWidth);
+    if (fitted.size >= FITTED_LIMIT) fitted.clear();
+    fitted.set(key, result);
+  }
+  return result;
+}
+
+function measureFit(ctx, text, maxWidth) {
   if (ctx.measureText(text).width <= maxWidth) return text;
   let low = 0;
   let high = text.length;
@@ -160,6 +176,7 @@ export class Renderer {
     const { editor } = this;
     const { graph } = editor;
     const selected = editor.selection;
+    const batches = new Map();
     ctx.lineWidth = 2.5;
     for (const link of graph.links()) {
       const source = graph.nodes.get(link.source);
@@ -174,12 +191,19 @@ export class Renderer {
       if (minX > visible[2] || maxX < visible[0] || Math.min(start[1], end[1]) > visible[3] ||
           Math.max(start[1], end[1]) < visible[1]) continue;
       const type = graph.outputType(source, link.output);
-      ctx.strokeStyle = typeColor(type === '*' ? graph.inputType(target, link.input) : type);
-      ctx.globalAlpha = selected.has(link.source) || selected.has(link.target) ? 1 : 0.75;
-      ctx.beginPath();
-      ctx.moveTo(start[0], start[1]);
-      ctx.bezierCurveTo(start[0] + bend, start[1], end[0] - bend, end[1], end[0], end[1]);
-      ctx.stroke();
+      const color = typeColor(type === '*' ? graph.inputType(target, link.input) : type);
+      const highlighted = selected.has(link.source) || selected.has(link.target);
+      const key = `${color}|${highlighted}`;
+      if (!batches.has(key)) batches.set(key, { color, highlighted, path: new Path2D() });
+      const path = batches.get(key).path;
+      path.moveTo(start[0], start[1]);
+      path.bezierCurveTo(start[0] + bend, start[1], end[0] - bend, end[1], end[0], end[1]);
+    }
+    // One stroke per color: far fewer canvas calls than one per link.
+    for (const { color, highlighted, path } of batches.values()) {
+      ctx.strokeStyle = color;
+      ctx.globalAlpha = highlighted ? 1 : 0.75;
+      ctx.stroke(path);
     }
     ctx.globalAlpha = 1;
   }
@@ -209,13 +233,20 @@ export class Renderer {
     const { x, y, w, h } = box;
 
     ctx.globalAlpha = mode === 'mute' ? 0.45 : 1;
-    // 1. Body and title bar.
-    ctx.fillStyle = MODE_FILL[mode] || '#2b2d31';
-    roundRect(ctx, x, y, w, h, 6);
-    ctx.fill();
-    ctx.fillStyle = node.ui.color || titleColor(definition);
-    roundRect(ctx, x, y, w, TITLE_H, layout.collapsed ? 6 : [6, 6, 0, 0]);
-    ctx.fill();
+    // 1. Body and title bar; far out, rounded corners are not visible, so plain rectangles do.
+    if (editor.view.k < OUTLINE_SCALE) {
+      ctx.fillStyle = MODE_FILL[mode] || '#2b2d31';
+      ctx.fillRect(x, y, w, h);
+      ctx.fillStyle = node.ui.color || titleColor(definition);
+      ctx.fillRect(x, y, w, TITLE_H);
+    } else {
+      ctx.fillStyle = MODE_FILL[mode] || '#2b2d31';
+      roundRect(ctx, x, y, w, h, 6);
+      ctx.fill();
+      ctx.fillStyle = node.ui.color || titleColor(definition);
+      roundRect(ctx, x, y, w, TITLE_H, layout.collapsed ? 6 : [6, 6, 0, 0]);
+      ctx.fill();
+    }
 
     // 2. Outline: selection, run state, errors.
     const status = state?.status;
@@ -251,7 +282,7 @@ export class Renderer {
         if (layout.display) this.drawDisplay(ctx, box, layout.display, state);
       }
       if (errors?.length) this.drawErrors(ctx, box, errors);
-    } else if (!layout.collapsed) {
+    } else if (!layout.collapsed && editor.view.k >= OUTLINE_SCALE) {
       this.drawSlotDots(ctx, node, box);
     }
     ctx.globalAlpha = 1;
