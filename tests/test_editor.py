@@ -566,16 +566,16 @@ def test_open_shipped_workflow_from_menu(editor, path):
     assert loaded == shipped
 
 
-def png_with_text(chunks: dict[str, str], compressed: bool) -> bytes:
-    """Build a PNG with text chunks: compressed iTXt as SaveImage writes them, or plain tEXt."""
+def png_with_text(chunks: dict[str, str], chunk: str = "tEXt") -> bytes:
+    """Build a PNG with text chunks of one kind: compressed iTXt (as SaveImage writes them), zTXt or tEXt."""
     from PIL import Image, PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
     for keyword, text in chunks.items():
-        if compressed:
+        if chunk == "iTXt":
             info.add_itxt(keyword, text, zip=True)
         else:
-            info.add_text(keyword, text)
+            info.add_text(keyword, text, zip=chunk == "zTXt")
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (10, 120, 200)).save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
@@ -597,13 +597,13 @@ def drop_file(editor: EditorPage, name: str, data: bytes, mime: str) -> None:
     editor.settle()
 
 
-@pytest.mark.parametrize("compressed", [True, False], ids=["iTXt-zip", "tEXt"])
-def test_drop_png_with_workflow_chunk(editor, compressed):
+@pytest.mark.parametrize("chunk", ["iTXt", "zTXt", "tEXt"])
+def test_drop_png_with_workflow_chunk(editor, chunk):
     # NOTE: SaveImage is not on this branch yet. These PNGs carry the chunks it writes:
     # `nodegraph:workflow` and `nodegraph:params`, compressed iTXt, built with Pillow as SaveImage does.
     shipped = json.loads((REPO / "workflows" / "text-branching.json").read_text(encoding="utf-8"))
     chunks = {"nodegraph:workflow": json.dumps(shipped), "nodegraph:params": json.dumps({"score": "0.3"})}
-    drop_file(editor, "made.png", png_with_text(chunks, compressed), "image/png")
+    drop_file(editor, "made.png", png_with_text(chunks, chunk), "image/png")
     editor.page.wait_for_function("Object.keys(window.nodegraphEditor.graph().nodes).length > 0")
 
     # The run's param values are written into the inputs they target, converted by the input's type.
@@ -618,7 +618,7 @@ def test_drop_json_and_png_without_workflow(editor):
     drop_file(editor, "notes.txt", b"not a workflow", "text/plain")
     assert editor.hook("notices()")[-1] == (
         "Could not open notes.txt: it is neither JSON nor a PNG; open a workflow .json file or a PNG saved by SaveImage")
-    drop_file(editor, "plain.png", png_with_text({"Comment": "hello"}, False), "image/png")
+    drop_file(editor, "plain.png", png_with_text({"Comment": "hello"}), "image/png")
     assert editor.hook("notices()")[-1] == (
         "Could not open plain.png: the image holds no workflow (only PNGs saved by SaveImage do)")
     assert editor.graph()["nodes"].keys() == TEXT_AND_SHOW["nodes"].keys()

@@ -3,15 +3,20 @@
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
 
+// Inflate zlib data; a damaged chunk gives null, so the other chunks are still read.
 async function inflate(bytes) {
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  try {
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch {
+    return null;
+  }
 }
 
-// Return {keyword: text} for every text chunk; throws when the data is not a PNG.
+// Return {keyword: text} for every text chunk, or null when the data is not a PNG.
 export async function readPngText(buffer) {
   const bytes = new Uint8Array(buffer);
-  if (!SIGNATURE.every((value, i) => bytes[i] === value)) throw new Error('not a PNG file');
+  if (!SIGNATURE.every((value, i) => bytes[i] === value)) return null;
   const view = new DataView(buffer);
   const latin1 = new TextDecoder('latin1');
   const utf8 = new TextDecoder('utf-8');
@@ -29,14 +34,15 @@ export async function readPngText(buffer) {
     if (kind === 'tEXt') {
       texts[keyword] = latin1.decode(data.subarray(zero + 1));
     } else if (kind === 'zTXt') {
-      texts[keyword] = latin1.decode(await inflate(data.subarray(zero + 2)));
+      const inflated = await inflate(data.subarray(zero + 2));
+      if (inflated) texts[keyword] = latin1.decode(inflated);
     } else if (kind === 'iTXt') {
       // keyword \0 compressed-flag method language \0 translated-keyword \0 text
       const compressed = data[zero + 1] === 1;
       const languageEnd = data.indexOf(0, zero + 3);
       const translatedEnd = data.indexOf(0, languageEnd + 1);
-      const body = data.subarray(translatedEnd + 1);
-      texts[keyword] = utf8.decode(compressed ? await inflate(body) : body);
+      const body = compressed ? await inflate(data.subarray(translatedEnd + 1)) : data.subarray(translatedEnd + 1);
+      if (body) texts[keyword] = utf8.decode(body);
     }
   }
   return texts;
@@ -57,6 +63,7 @@ function parseJson(text) {
 // The named chunks come first; any other chunk that holds a workflow document is accepted too.
 export async function workflowFromPng(buffer) {
   const texts = await readPngText(buffer);
+  if (!texts) return null;
   const ordered = [...WORKFLOW_KEYS, ...Object.keys(texts).filter((key) => !WORKFLOW_KEYS.includes(key))];
   for (const key of ordered) {
     if (!(key in texts)) continue;
