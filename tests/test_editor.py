@@ -661,6 +661,15 @@ def test_queue_shows_node_states_and_text(editor):
     # The same workflow again: everything comes from the cache.
     editor.page.click("#queue-button")
     editor.page.wait_for_function("window.nodegraphEditor.state('show')?.status === 'cached'")
+    editor.page.wait_for_function("window.nodegraphEditor.status() === 'succeeded'")
+
+    # Reopening the run from the history brings back its workflow and its results.
+    run_id = editor.hook("run()")
+    editor.load(TEXT_AND_SHOW)
+    editor.click_menu("run", "runs")
+    editor.page.locator(f".run[data-run='{run_id}'] button", has_text="Open").click()
+    editor.page.wait_for_function("window.nodegraphEditor.state('show')?.text?.[0] === 'a red ball on green grass'")
+    assert editor.graph() == shipped
 
 
 def test_validation_error_marks_node_input(editor):
