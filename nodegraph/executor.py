@@ -136,7 +136,7 @@ class Executor:
             The run's result; the method itself raises only for programmer errors.
         """
         run_id = run_id or uuid.uuid4().hex[:12]
-        emit = on_event or _ignore
+        emit = on_event if on_event is not None else _ignore  # an empty event list is falsy
         if not validated:
             document, problems = prepare(document, self.registry, params, params_as_text, targets)
             if problems:
