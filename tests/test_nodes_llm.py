@@ -286,6 +286,8 @@ def rewrite_document(**inputs) -> dict:
     "dog",
     "Rewrite the user's image prompt as one detailed description in English for an image generator.",
     "<think>I should describe a dog</think>",
+    "a majestic deer in a misty forest at dawn, soft light, watercolor",
+    "a fluffy white dog, a fluffy white tail, a fluffy white nose, a fluffy white coat",
 ])
 def test_rewrite_retries_then_passes_the_input_on_with_a_warning(executor, events, bad_answer):
     backend = scripted(executor, [bad_answer])
@@ -309,14 +311,14 @@ def test_rewrite_uses_the_next_seed_after_a_bad_answer(executor):
 
 
 def test_rewrite_trims_a_long_answer_at_a_clause_boundary():
-    answer = "a dog on a lawn, warm light, " + ", ".join(["soft shadow"] * 40)
+    answer = "a dog on a lawn, warm light, " + ", ".join(f"detail {number}" for number in range(40))
     text, problem = check_rewrite(answer, "dog", "instruction", "en", 12)
     assert problem is None
     assert len(text.split()) <= 12 and text.startswith("a dog on a lawn, warm light")
 
 
 def test_rewrite_rejects_runaway_text_without_boundaries():
-    text, problem = check_rewrite(" ".join(["dog"] * 50) + " runs", "a dog", "instruction", "en", 10)
+    text, problem = check_rewrite("a dog " + " ".join(f"w{number}" for number in range(49)), "a dog", "instruction", "en", 10)
     assert problem == "runaway length: 51 words, at most 10"
 
 
