@@ -82,6 +82,8 @@ stainless rustic gritty worn dented intricate oily greasy textures texture""".sp
 WEATHER = """fog foggy mist misty haze hazy rain rainy raining drizzle snow snowy snowing storm stormy thunderstorm
 clouds cloudy smoke smoky steam steaming steamy dust dusty moody atmospheric serene eerie gloomy cozy cosy
 dramatic tranquil calm windy frost frosty icy humid spray puddles raindrops droplets condensation dew""".split()
+# Weather words that name a setting after a preposition: "a fox in the snow".
+WEATHER_PLACES = set("snow rain fog mist storm haze smoke dust clouds".split())
 WEATHER_PHRASES = ["falling snow", "soft rain", "heavy fog", "spring rain", "fresh snow"]
 
 ATTRIBUTE_WORDS = {word: "light" for word in LIGHT}
@@ -264,6 +266,7 @@ def analyze(prompt: str) -> PromptFeatures:
         if labels[index] is None and word in ATTRIBUTE_MODIFIERS and index + 1 < len(words) and labels[index + 1]:
             labels[index] = "modifier"
     consumed = [label is not None for label in labels]
+    spans: list[tuple[int, int]] = []  # the word range of each attribute
     index = 0
     while index < len(words):
         if labels[index] is None:
@@ -275,6 +278,7 @@ def analyze(prompt: str) -> PromptFeatures:
         categories = [label for label in labels[index:end] if label != "modifier"]
         if categories:
             features.attributes.append((" ".join(words[index:end]), Counter(categories).most_common(1)[0][0]))
+            spans.append((index, end))
         index = end
     # 2. Quality tags, vague and abstract words, and the content words left.
     for index, word in enumerate(words):
@@ -290,7 +294,13 @@ def analyze(prompt: str) -> PromptFeatures:
 
     # 3. Setting: a place noun, or a preposition of place before a content word.
     places = [word for index, word in enumerate(words) if word in SETTING_NOUNS and not consumed[index]]
-    features.setting = bool(places) or _preposition_of_place(words, consumed)
+    place_index = _preposition_of_place(words)
+    features.setting = bool(places) or place_index is not None
+    if place_index is not None and not places:
+        # "a fox in the snow": the snow is the setting; it does not count as an attribute too.
+        kept = [(attribute, span) for attribute, span in zip(features.attributes, spans)
+                if not (span[0] <= place_index < span[1] and span[1] - span[0] == 1)]
+        features.attributes = [attribute for attribute, _ in kept]
     features.subject = bool(features.content_words)
 
     # 4. Problems: requests, repetition.
@@ -304,21 +314,26 @@ def analyze(prompt: str) -> PromptFeatures:
     return features
 
 
-def _preposition_of_place(words: list[str], consumed: list[bool]) -> bool:
+def _preposition_of_place(words: list[str]) -> int | None:
+    """Return the index of the noun after a preposition of place ("on a wet street"), or None."""
     for index, word in enumerate(words[:-1]):
         if word not in PLACE_PREPOSITIONS or word == "from":
             continue
-        for following in words[index + 1:index + 4]:
+        for position in range(index + 1, min(index + 5, len(words))):
+            following = words[position]
             if following in ("the", "a", "an", "its", "his", "her", "their", "some", "front", "of"):
                 continue
+            if following in WEATHER_PLACES:
+                return position  # "in the snow", "in heavy rain"
             if following in ATTRIBUTE_WORDS and following not in NOT_A_PLACE:
                 continue  # "on wet asphalt", "in a dark forest"
-            if following in NOT_A_PLACE or following in STOPWORDS or following in QUALITY_TAGS or following == ",":
+            if (following in NOT_A_PLACE or following in STOPWORDS or following in PLACE_PREPOSITIONS
+                    or following in QUALITY_TAGS or following == ","):
                 break
             if following not in VAGUE_WORDS and following not in ABSTRACT_WORDS:
-                return True
+                return position
             break
-    return False
+    return None
 
 
 def _analyze_chinese(prompt: str) -> PromptFeatures:
