@@ -455,10 +455,10 @@ class OpenAICompatibleBackend(Backend):
             # Some servers (vLLM, llama.cpp with --reasoning-format) send the thinking apart from the content.
             thinking = message.get("reasoning_content") or message.get("reasoning") or ""
         except (KeyError, IndexError, TypeError, AttributeError) as error:
-            raise LLMError(f"{self.base_url}/chat/completions answered without choices[0].message: "
+            raise LLMError(f"{self.base_url}/chat/completions returned no choices[0].message: "
                            f"{_clip(json.dumps(answer))}") from error
         if not isinstance(text, str):
-            raise LLMError(f"{self.base_url}/chat/completions answered a non-text message content")
+            raise LLMError(f"{self.base_url}/chat/completions returned a message content that is not text")
         return f"<think>{thinking}</think>{text}" if thinking else text
 
     def encode(self, text: str) -> list[float]:
@@ -466,7 +466,7 @@ class OpenAICompatibleBackend(Backend):
         try:
             vector = [float(value) for value in answer["data"][0]["embedding"]]
         except (KeyError, IndexError, TypeError, ValueError) as error:
-            raise LLMError(f"{self.base_url}/embeddings answered without data[0].embedding: {_clip(json.dumps(answer))}") from error
+            raise LLMError(f"{self.base_url}/embeddings returned no data[0].embedding: {_clip(json.dumps(answer))}") from error
         return vector
 
     def _post(self, path: str, body: dict) -> Any:
@@ -498,11 +498,11 @@ async def _post_json(url: str, body: dict, headers: dict[str, str], timeout: flo
             async with session.post(url, json=body, headers=headers) as response:
                 text = await response.text()
                 if response.status in OpenAICompatibleBackend.RETRY_STATUSES:
-                    raise _Retryable(f"{url} answered HTTP {response.status}: {_clip(text)}")
+                    raise _Retryable(f"{url} returned HTTP {response.status}: {_clip(text)}")
                 if response.status >= 400:
-                    raise LLMError(f"{url} answered HTTP {response.status}: {_clip(text)}; check base_url, model and the API key")
+                    raise LLMError(f"{url} returned HTTP {response.status}: {_clip(text)}; check base_url, model and the API key")
     except asyncio.TimeoutError:
-        raise _Retryable(f"{url} did not answer within {timeout:g} s (timeout)") from None
+        raise _Retryable(f"{url} timed out after {timeout:g} s") from None
     except aiohttp.ClientConnectorError as error:
         raise _Retryable(f"cannot connect to {url}: {error.os_error or error}") from None
     except aiohttp.ClientError as error:
@@ -510,7 +510,7 @@ async def _post_json(url: str, body: dict, headers: dict[str, str], timeout: flo
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        raise LLMError(f"{url} answered HTTP {response.status} with malformed JSON: {_clip(text)}") from None
+        raise LLMError(f"{url} returned HTTP {response.status} with malformed JSON: {_clip(text)}") from None
 
 
 def _run_coroutine(coroutine) -> Any:

@@ -124,7 +124,7 @@ class LLMGenerate(Node):
         Input("llm", LLM, lazy=True, description="The model."),
         Input("prompt", STRING, multiline=True, description="What to ask."),
         Input("system", STRING, required=False, default="", multiline=True, description="A system message."),
-        Input("max_tokens", INT, required=False, default=256, min=1, max=8192, description="The longest answer, in tokens."),
+        Input("max_tokens", INT, required=False, default=256, min=1, max=8192, description="The maximum length of the answer, in tokens."),
         Input("temperature", FLOAT, required=False, default=0.7, min=0.0, max=2.0, step=0.05,
               description="Randomness; 0 always picks the likeliest token."),
         Input("top_p", FLOAT, required=False, default=0.95, min=0.01, max=1.0, step=0.01,
@@ -232,7 +232,7 @@ class LLMRewrite(Node):
               description="Replaces the built-in instruction; {language} and {max_words} are filled in."),
         Input("target_language", STRING, required=False, default="en", choices=LANGUAGES, open_choices=True,
               description="The language of the rewritten prompt."),
-        Input("max_words", INT, required=False, default=60, min=5, max=400, description="The longest rewritten prompt, in words."),
+        Input("max_words", INT, required=False, default=60, min=5, max=400, description="The maximum length of the rewritten prompt, in words."),
         Input("seed", INT, required=False, default=0, min=0, max=SEED_MAX, widget="seed", description="The sampling seed."),
     )
     outputs = (Output("prompt", STRING, "The rewritten prompt, or the input when every attempt failed."),
@@ -331,7 +331,7 @@ def _repeated_phrase(text: str) -> str | None:
 
 
 def _echoes(text: str, instruction: str) -> bool:
-    """Whether the answer repeats a run of eight or more words of the instruction."""
+    """Return whether the text repeats a run of eight or more words of the instruction."""
     instruction_words = re.findall(r"\w+", instruction.lower())
     answer = " ".join(re.findall(r"\w+", text.lower()))
     for start in range(max(len(instruction_words) - 7, 0)):

@@ -64,7 +64,8 @@ def test_gguf_encode_returns_a_unit_vector(tiny_gguf):
 
 def test_gguf_converts_to_a_safetensors_folder_that_loads(tiny_gguf, tmp_path):
     folder = llm.convert_gguf(tiny_gguf, tmp_path / "converted")
-    assert (folder / "model.safetensors").is_file() and (folder / "complete").is_file()
+    assert (folder / "model.safetensors").is_file()
+    assert (folder / "complete").is_file()
 
     from_gguf = LLMHandle(LLMSpec("transformers", str(tiny_gguf))).generate(ModelManager(), "the", max_tokens=6,
                                                                               temperature=0, seed=0)
@@ -73,7 +74,7 @@ def test_gguf_converts_to_a_safetensors_folder_that_loads(tiny_gguf, tmp_path):
     assert from_folder == from_gguf
 
 
-def test_missing_hub_id_offline_names_the_id_and_the_fix():
+def test_offline_hub_id_error_names_fix():
     with pytest.raises(ModelUnavailable) as raised:
         LLMHandle(LLMSpec("transformers", "someone/not-a-model")).backend(ModelManager())
     assert str(raised.value) == (
@@ -92,7 +93,7 @@ def test_folder_without_safetensors_is_refused(tmp_path):
 # --- the embedded model's cache -------------------------------------------------------------
 
 
-def test_embedded_model_offline_and_not_cached_says_what_to_run(tmp_path, monkeypatch):
+def test_uncached_offline_smollm2_names_command(tmp_path, monkeypatch):
     monkeypatch.setenv("NODEGRAPH_OFFLINE", "1")
     with pytest.raises(ModelUnavailable) as raised:
         llm.ensure_smollm2(tmp_path)
@@ -154,11 +155,13 @@ def test_openai_chat_sends_messages_and_returns_the_answer(server):
                                                 top_p=0.9, seed=5)
     assert generation.text == "a red fox in the snow"
     body = server.requests[0]["body"]
-    assert body["model"] == "test-model" and body["seed"] == 5 and body["max_tokens"] == 20
+    assert body["model"] == "test-model"
+    assert body["seed"] == 5
+    assert body["max_tokens"] == 20
     assert body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "fox"}]
 
 
-def test_openai_think_block_and_reasoning_field_go_to_reasoning(server):
+def test_openai_reasoning_is_split_out(server):
     server.script = [chat_answer("<think>hmm</think>answer one"), chat_answer("answer two", reasoning_content="planned")]
     handle = openai_handle(server)
     assert handle.generate(ModelManager(), "q") == llm.Generation("answer one", "hmm")
@@ -170,21 +173,21 @@ def test_openai_500_is_retried_then_succeeds(server, caplog):
     with caplog.at_level(logging.WARNING, logger="nodegraph.llm"):
         assert openai_handle(server).generate(ModelManager(), "q").text == "fine"
     assert len(server.requests) == 2
-    assert f"{server.url}/chat/completions answered HTTP 500" in caplog.text
+    assert f"{server.url}/chat/completions returned HTTP 500" in caplog.text
 
 
-def test_openai_500_every_time_fails_with_url_and_status(server):
+def test_openai_persistent_500_fails(server):
     server.script = [(500, '{"error": "overloaded"}')]
     with pytest.raises(LLMError) as raised:
         openai_handle(server).generate(ModelManager(), "q")
-    assert str(raised.value) == (f'{server.url}/chat/completions answered HTTP 500: {{"error": "overloaded"}} '
+    assert str(raised.value) == (f'{server.url}/chat/completions returned HTTP 500: {{"error": "overloaded"}} '
                                  "(gave up after 3 attempts)")
     assert len(server.requests) == 3
 
 
 def test_openai_404_is_not_retried(server):
     server.script = [(404, '{"error": "model not found"}')]
-    with pytest.raises(LLMError, match="answered HTTP 404: .*model not found.*check base_url, model and the API key"):
+    with pytest.raises(LLMError, match="returned HTTP 404: .*model not found.*check base_url, model and the API key"):
         openai_handle(server).generate(ModelManager(), "q")
     assert len(server.requests) == 1
 
@@ -193,14 +196,14 @@ def test_openai_timeout_fails_after_bounded_retries(server):
     server.script = [1.0]
     with pytest.raises(LLMError) as raised:
         openai_handle(server, timeout=0.2, retries=1).generate(ModelManager(), "q")
-    assert str(raised.value) == (f"{server.url}/chat/completions did not answer within 0.2 s (timeout) "
+    assert str(raised.value) == (f"{server.url}/chat/completions timed out after 0.2 s "
                                  "(gave up after 2 attempts)")
 
 
 def test_openai_refused_connection_names_the_url():
     import socket
 
-    with socket.socket() as probe:  # a port nobody listens on
+    with socket.socket() as probe:  # a free port with no server on it
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     handle = LLMHandle(LLMSpec("openai", f"http://127.0.0.1:{port}/v1", model="m", retries=1, backoff=0.01))
@@ -215,12 +218,12 @@ def test_openai_malformed_json_fails_clearly(server):
     server.script = [(200, "{not json")]
     with pytest.raises(LLMError) as raised:
         openai_handle(server).generate(ModelManager(), "q")
-    assert str(raised.value) == f"{server.url}/chat/completions answered HTTP 200 with malformed JSON: {{not json"
+    assert str(raised.value) == f"{server.url}/chat/completions returned HTTP 200 with malformed JSON: {{not json"
 
 
 def test_openai_answer_without_choices_fails_clearly(server):
     server.script = [{"object": "error"}]
-    with pytest.raises(LLMError, match=r"answered without choices\[0\]\.message"):
+    with pytest.raises(LLMError, match=r"returned no choices\[0\]\.message"):
         openai_handle(server).generate(ModelManager(), "q")
 
 
@@ -230,7 +233,7 @@ def test_openai_embeddings(server):
     assert server.requests[0]["path"] == "/v1/embeddings"
 
 
-def test_api_key_is_sent_but_never_stored_or_logged(server, monkeypatch, caplog):
+def test_api_key_never_logged(server, monkeypatch, caplog):
     monkeypatch.setenv("TEST_LLM_KEY", "sk-secret-123")
     server.script = [(503, "busy"), chat_answer("ok")]
     handle = openai_handle(server, api_key_env="TEST_LLM_KEY")
@@ -272,7 +275,7 @@ def test_real_smollm2_answers_deterministically():
 # --- `nodegraph models pull` -----------------------------------------------------------------------
 
 
-def test_models_pull_reports_a_failed_fetch_and_exits_1(tmp_path, monkeypatch, capsys):
+def test_models_pull_failed_fetch(tmp_path, monkeypatch, capsys):
     import subprocess
 
     from nodegraph.cli import main
@@ -286,7 +289,7 @@ def test_models_pull_reports_a_failed_fetch_and_exits_1(tmp_path, monkeypatch, c
     assert "with pip failed: ERROR: No matching distribution. Run `nodegraph models pull smollm2`" in error
 
 
-def test_models_pull_of_a_cached_model_says_where_it_is(tmp_path, monkeypatch, capsys):
+def test_models_pull_cached_model(tmp_path, monkeypatch, capsys):
     from nodegraph.cli import main
 
     monkeypatch.setenv("NODEGRAPH_CACHE_DIR", str(tmp_path))

@@ -48,19 +48,21 @@ def flagship(prompt: str, llm_node: dict | None = None) -> dict:
 # --- the flagship flow -------------------------------------------------------------------
 
 
-def test_good_prompt_skips_the_rewrite_and_never_loads_the_llm(executor, events, monkeypatch):
+def test_flow_good_prompt_skips_rewrite(executor, events, monkeypatch):
     # The embedded LLM is not cached and may not be fetched: loading it would fail the run.
     monkeypatch.setenv("NODEGRAPH_OFFLINE", "1")
     result = executor.run(flagship(GOOD_PROMPT, {"type": "LoadLLM", "inputs": {"source": "smollm2"}}), on_event=events)
 
     assert result.status == "succeeded", result.error
     assert result.outputs["show"] == {"text": [GOOD_PROMPT]}
-    assert result.nodes["rewrite"].status == "skipped" and result.nodes["rewrite"].reason == "inactive_branch"
-    assert result.nodes["llm"].status == "skipped" and result.nodes["llm"].reason == "not_needed"
+    assert result.nodes["rewrite"].status == "skipped"
+    assert result.nodes["rewrite"].reason == "inactive_branch"
+    assert result.nodes["llm"].status == "skipped"
+    assert result.nodes["llm"].reason == "not_needed"
     assert not any(entry["key"].startswith("llm:") for entry in executor.models.loaded())
 
 
-def test_weak_prompt_is_rewritten(executor, events):
+def test_flow_weak_prompt_is_rewritten(executor, events):
     backend = scripted(executor, [REWRITTEN])
     result = executor.run(flagship("dog"), on_event=events)
 
@@ -106,7 +108,7 @@ def test_empty_and_blank_prompts_score_zero_without_crashing(executor):
 # --- LoadLLM -------------------------------------------------------------------------------
 
 
-def test_load_llm_unloads_after_its_last_consumer_when_asked(executor):
+def test_load_llm_unload_after_use(executor):
     backend = scripted(executor, ["a sentence"])
     key = LLMSpec("openai", SCRIPTED_URL, model="scripted").key
     document = workflow({
@@ -119,7 +121,7 @@ def test_load_llm_unloads_after_its_last_consumer_when_asked(executor):
     assert backend.calls and not executor.models.is_loaded(key)
 
 
-def test_load_llm_rejects_a_key_given_as_api_key_env(executor, events):
+def test_load_llm_rejects_key_as_env_name(executor, events):
     document = workflow({
         "llm": load_llm(api_key_env="sk-abc123-secret"),
         "generate": {"type": "LLMGenerate", "inputs": {"llm": link("llm", "llm"), "prompt": "hi"}},
@@ -143,7 +145,7 @@ def test_load_llm_without_model_name_for_a_server(executor):
                                        "e.g. qwen2.5:7b")
 
 
-def test_embedded_llm_offline_fails_the_node_with_the_fix(executor, monkeypatch):
+def test_load_llm_offline_names_command(executor, monkeypatch):
     monkeypatch.setenv("NODEGRAPH_OFFLINE", "1")
     document = workflow({
         "llm": {"type": "LoadLLM", "inputs": {}},
@@ -151,14 +153,15 @@ def test_embedded_llm_offline_fails_the_node_with_the_fix(executor, monkeypatch)
         "show": {"type": "ShowText", "inputs": {"text": link("generate", "text")}},
     })
     result = executor.run(document)
-    assert result.error["node"] == "llm" and result.error["error_type"] == "ModelUnavailable"
+    assert result.error["node"] == "llm"
+    assert result.error["error_type"] == "ModelUnavailable"
     assert "Run `nodegraph models pull smollm2`" in result.error["message"]
 
 
 # --- LLMGenerate against a mock server; the key stays out of events and logs -----------------
 
 
-def test_generate_through_a_mock_server_keeps_the_key_out_of_events(executor, events, monkeypatch, caplog):
+def test_generate_mock_server_hides_key(executor, events, monkeypatch, caplog):
     monkeypatch.setenv("NODEGRAPH_TEST_KEY", "sk-very-secret-987")
     mock = MockServer(script=[(500, "oops"), chat_answer("<think>plan the answer</think>Hello there.")])
     stop = start_mock_server(mock)
@@ -196,11 +199,11 @@ def test_generate_failure_names_the_url_and_status(executor):
     finally:
         stop()
     assert result.error["node"] == "generate"
-    assert result.error["message"] == (f"{mock.url}/chat/completions answered HTTP 502: bad gateway "
+    assert result.error["message"] == (f"{mock.url}/chat/completions returned HTTP 502: bad gateway "
                                        "(gave up after 1 attempt)")
 
 
-def test_generate_is_cached_for_the_same_seed_and_reruns_for_another(executor):
+def test_generate_cache_follows_seed(executor):
     backend = scripted(executor, lambda prompt, system, seed: f"answer {seed}")
 
     def run(seed: int):
@@ -231,7 +234,9 @@ def test_encode_with_minilm_and_with_an_llm(executor):
     result = executor.run(document)
     assert result.status == "succeeded", result.error
     minilm = result.values["minilm"]["embedding"]
-    assert len(minilm.vector) == 384 and minilm.text == "a red fox" and minilm.encoder == "minilm"
+    assert len(minilm.vector) == 384
+    assert minilm.text == "a red fox"
+    assert minilm.encoder == "minilm"
     assert result.values["hidden"]["embedding"].vector == [9.0, 1.0]
 
 
@@ -247,7 +252,7 @@ def test_encode_with_minilm_never_evaluates_a_connected_llm(executor, monkeypatc
     assert result.nodes["llm"].reason == "not_needed"
 
 
-# --- PromptQuality with an LLM that says "No" to everything -------------------------------------
+# --- PromptQuality with an LLM that answers "No" to everything -------------------------------------
 
 
 def test_quality_with_a_naysaying_llm_keeps_the_score(executor):
@@ -289,7 +294,7 @@ def rewrite_document(**inputs) -> dict:
     "a majestic deer in a misty forest at dawn, soft light, watercolor",
     "a fluffy white dog, a fluffy white tail, a fluffy white nose, a fluffy white coat",
 ])
-def test_rewrite_retries_then_passes_the_input_on_with_a_warning(executor, events, bad_answer):
+def test_rewrite_guard_failure_passes_input(executor, events, bad_answer):
     backend = scripted(executor, [bad_answer])
     result = executor.run(rewrite_document(seed=10), on_event=events)
 
@@ -298,11 +303,12 @@ def test_rewrite_retries_then_passes_the_input_on_with_a_warning(executor, event
     assert result.outputs["ok"] == {"text": ["false"]}
     assert [call["seed"] for call in backend.calls] == [10, 11, 12]
     warnings = [event["message"] for event in events.of("node.warning")]
-    assert len(warnings) == 1 and warnings[0].startswith("every rewrite failed its checks (seed 10: ")
+    assert len(warnings) == 1
+    assert warnings[0].startswith("every rewrite failed its checks (seed 10: ")
     assert warnings[0].endswith("; passing the input prompt on unchanged")
 
 
-def test_rewrite_uses_the_next_seed_after_a_bad_answer(executor):
+def test_rewrite_retries_next_seed(executor):
     backend = scripted(executor, ["I cannot do that.", "Here is the rewritten prompt: \"" + REWRITTEN + "\""])
     result = executor.run(rewrite_document(seed=4))
     assert result.outputs["prompt"] == {"text": [REWRITTEN]}
@@ -310,11 +316,12 @@ def test_rewrite_uses_the_next_seed_after_a_bad_answer(executor):
     assert [call["seed"] for call in backend.calls] == [4, 5]
 
 
-def test_rewrite_trims_a_long_answer_at_a_clause_boundary():
+def test_rewrite_trims_long_answer():
     answer = "a dog on a lawn, warm light, " + ", ".join(f"detail {number}" for number in range(40))
     text, problem = check_rewrite(answer, "dog", "instruction", "en", 12)
     assert problem is None
-    assert len(text.split()) <= 12 and text.startswith("a dog on a lawn, warm light")
+    assert len(text.split()) <= 12
+    assert text.startswith("a dog on a lawn, warm light")
 
 
 def test_rewrite_rejects_runaway_text_without_boundaries():
@@ -327,7 +334,7 @@ def test_clean_rewrite_strips_labels_and_quotes():
     assert clean_rewrite("**Prompt:** a red fox in snow") == "a red fox in snow"
 
 
-def test_rewrite_of_an_empty_prompt_is_a_clear_error(executor):
+def test_rewrite_empty_prompt_error(executor):
     scripted(executor, [REWRITTEN])
     document = rewrite_document()
     document["nodes"]["rewrite"]["inputs"]["prompt"] = "  "

@@ -26,7 +26,7 @@ def accuracy(rows: list[dict]) -> float:
 # --- the labeled set ---------------------------------------------------------------------
 
 
-def test_labeled_set_states_the_rule_and_has_enough_varied_prompts():
+def test_labeled_set_rule_and_size():
     first = json.loads(LABELED.read_text(encoding="utf-8").splitlines()[0])
     assert first["rule"].startswith("Labeling rule. A prompt is labeled high when a painter could start without asking questions")
     rows = quality.read_labeled(LABELED)
@@ -35,7 +35,8 @@ def test_labeled_set_states_the_rule_and_has_enough_varied_prompts():
     assert {row["label"] for row in rows} == {"high", "low"}
     assert sum(row["lang"] == "zh" for row in rows) >= 10
     lengths = [len(row["prompt"].split()) for row in rows if row["lang"] == "en"]
-    assert min(lengths) == 1 and max(lengths) >= 35
+    assert min(lengths) == 1
+    assert max(lengths) >= 35
     heldout = [row for row in rows if quality.heldout(row["prompt"])]
     assert 0.2 * len(rows) < len(heldout) < 0.4 * len(rows)
 
@@ -49,7 +50,7 @@ def test_fresh_set_accuracy_meets_the_target():
     assert accuracy(quality.read_labeled(FRESH)) >= 0.9
 
 
-def test_shipped_text_weights_are_what_the_training_script_fits():
+def test_shipped_weights_match_training():
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         from train_quality import fit_logistic
@@ -69,7 +70,7 @@ def test_shipped_text_weights_are_what_the_training_script_fits():
 # --- reasons ---------------------------------------------------------------------------------
 
 
-def test_one_word_prompt_gets_every_missing_part_as_a_reason():
+def test_one_word_prompt_reasons():
     result = quality.score_prompt("dog")
     assert result.score < 0.1
     assert result.reasons == [
@@ -79,13 +80,13 @@ def test_one_word_prompt_gets_every_missing_part_as_a_reason():
     ]
 
 
-def test_subject_and_setting_with_one_attribute_asks_for_another():
+def test_one_attribute_asks_for_another():
     result = quality.score_prompt("a dog in a park at sunset")
     assert result.score < THRESHOLD
     assert result.reasons == ["only 1 visual attribute (light: sunset); add another, e.g. color or composition"]
 
 
-def test_a_complete_prompt_says_what_it_has():
+def test_complete_prompt_reason():
     result = quality.score_prompt("a red ball on green grass under a blue sky, bright daylight, centered")
     assert result.score >= THRESHOLD
     assert result.reasons == ["has a subject, a setting and 5 visual attributes (color, composition, light)"]
@@ -98,16 +99,17 @@ def test_quality_tags_without_a_subject_are_called_out():
                                  "say nothing a painter can draw")
 
 
-def test_chinese_prompt_is_capped_below_the_threshold_with_a_reason():
+def test_chinese_prompt_capped():
     detailed = "一只橘猫趴在木窗台上，午后温暖的阳光，柔和的阴影，水彩画风格"
     result = quality.score_prompt(detailed)
     assert result.score <= quality.LANGUAGE_CAP
     assert result.reasons[0] == "written in Chinese; the image model reads English"
     as_chinese = quality.score_prompt(detailed, target_language="zh")
-    assert as_chinese.score >= THRESHOLD and as_chinese.reasons[0].startswith("has a subject, a setting")
+    assert as_chinese.score >= THRESHOLD
+    assert as_chinese.reasons[0].startswith("has a subject, a setting")
 
 
-def test_english_prompt_for_a_chinese_model_gets_the_language_reason():
+def test_english_prompt_for_chinese_target():
     result = quality.score_prompt("a red ball on green grass under a blue sky, bright daylight", target_language="zh")
     assert result.reasons[0] == "written in English; the image model reads Chinese"
 
@@ -121,19 +123,22 @@ def test_repeated_word_and_request_are_reasons():
 def test_adding_setting_and_attributes_raises_the_score():
     steps = ["a fox", "a fox in the snow", "a fox in the snow at dusk", "a fox in the snow at dusk, blue shadows, watercolor"]
     scores = [quality.score_prompt(step).score for step in steps]
-    assert scores == sorted(scores) and scores[-1] >= THRESHOLD > scores[-2]
+    assert scores == sorted(scores)
+    assert scores[-1] >= THRESHOLD > scores[-2]
 
 
 # --- the shared cases and odd input -------------------------------------------------------------
 
 
-def test_shared_case_prompts_score_without_crashing_and_match_their_labels():
+def test_shared_case_prompts():
     for line in (CASES / "prompts.jsonl").read_text(encoding="utf-8").splitlines():
         case = json.loads(line)
         result = quality.score_prompt(case["prompt"])
-        assert 0.0 <= result.score <= 1.0 and result.reasons
+        assert 0.0 <= result.score <= 1.0
+        assert result.reasons
         if not case["prompt"].strip():
-            assert result.score == 0.0 and result.reasons == ["empty prompt: nothing to draw"]
+            assert result.score == 0.0
+            assert result.reasons == ["empty prompt: nothing to draw"]
         if "quality" in case:
             assert (result.score >= THRESHOLD) == (case["quality"] == "high"), case["prompt"]
         if case["lang"] == "zh":
