@@ -97,7 +97,7 @@ def bench_scorer() -> tuple[list[str], list[str]]:
     by_prompt.update(zip((row["prompt"] for row in fresh), fresh_vectors))
     figures = []
     for name, rows in (("held-out part of prompts_labeled.jsonl", [row for row in labeled if quality.heldout(row["prompt"])]),
-                       ("prompts_fresh.jsonl (never tuned on)", fresh)):
+                       ("prompts_fresh.jsonl", fresh)):
         for mode in ("text only", "with MiniLM embedding"):
             predicted, actual = [], []
             for row in rows:
