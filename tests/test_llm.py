@@ -298,3 +298,16 @@ def test_models_pull_cached_model(tmp_path, monkeypatch, capsys):
     (converted / "complete").write_text("{}")
     assert main(["models", "pull", "smollm2"]) == 0
     assert capsys.readouterr().out == f"smollm2: ready at {converted}\n"
+
+
+def test_llm_modules_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, nodegraph.registry as r; r.builtin_package(); import nodegraph.nodes.llm, nodegraph.llm, "
+            "nodegraph.quality, nodegraph.embedding; print(sorted(m for m in ('torch', 'transformers', "
+            "'sentence_transformers') if m in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
