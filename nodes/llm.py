@@ -19,10 +19,12 @@ SEED_MAX = 2**64 - 1
 LANGUAGES = ("en", "zh", "ja", "ko", "fr", "de", "es", "ru")
 REWRITE_ATTEMPTS = 3
 
-DEFAULT_INSTRUCTION = (
-    "Rewrite the user's image prompt as one detailed description in {language} for an image generator. "
-    "Keep the subject. Add where it is, the light, the colors and the composition. "
-    "Answer with the new prompt only, in at most {max_words} words."
+# The default request is one user message with no system message: the embedded 135M model follows
+# "Describe a picture of …" far more often than a system instruction (checked by hand on a few prompts).
+DEFAULT_REQUEST = (
+    "Describe a picture of {prompt} in one sentence in {language}, for an image generator. "
+    "Say where it is, the light, the colors and the style. Answer with the description only, "
+    "at most {max_words} words."
 )
 CRITIQUE_QUESTION = (
     "Could a painter start from this image prompt without asking questions? It needs a subject, a setting, "
@@ -229,7 +231,7 @@ class LLMRewrite(Node):
         Input("llm", LLM, lazy=True, description="The model."),
         Input("prompt", STRING, multiline=True, description="The prompt to rewrite."),
         Input("instruction", STRING, required=False, default="", multiline=True,
-              description="Replaces the built-in instruction; {language} and {max_words} are filled in."),
+              description="A system message that replaces the built-in request; {language} and {max_words} are filled in."),
         Input("target_language", STRING, required=False, default="en", choices=LANGUAGES, open_choices=True,
               description="The language of the rewritten prompt."),
         Input("max_words", INT, required=False, default=60, min=5, max=400, description="The maximum length of the rewritten prompt, in words."),
@@ -245,14 +247,14 @@ class LLMRewrite(Node):
         if not prompt.strip():
             raise NodeError("input 'prompt' is empty; there is nothing to rewrite")
         language = LANGUAGE_NAMES.get(target_language, target_language)
-        system = (instruction or DEFAULT_INSTRUCTION).replace("{language}", language).replace("{max_words}", str(max_words))
+        request, system, echo_source = self.messages(prompt.strip(), instruction, language, max_words)
         failures: list[str] = []
         for attempt in range(REWRITE_ATTEMPTS):
             ctx.progress(attempt, REWRITE_ATTEMPTS)
             attempt_seed = (seed + attempt) % (SEED_MAX + 1)
-            generation = llm.generate(ctx.models, f"Image prompt: {prompt.strip()}", system=system,
-                                      max_tokens=max(32, max_words * 3), temperature=0.7, top_p=0.9, seed=attempt_seed)
-            candidate, problem = check_rewrite(generation.text, prompt, system, target_language, max_words)
+            generation = llm.generate(ctx.models, request, system=system, max_tokens=max(32, max_words * 3),
+                                      temperature=0.7, top_p=0.9, seed=attempt_seed)
+            candidate, problem = check_rewrite(generation.text, prompt, echo_source, target_language, max_words)
             if problem is None:
                 ctx.progress(REWRITE_ATTEMPTS, REWRITE_ATTEMPTS)
                 return {"prompt": candidate, "ok": True}
@@ -260,6 +262,17 @@ class LLMRewrite(Node):
             failures.append(f"seed {attempt_seed}: {problem}")
         ctx.warn(f"every rewrite failed its checks ({'; '.join(failures)}); passing the input prompt on unchanged")
         return {"prompt": prompt, "ok": False}
+
+
+    @staticmethod
+    def messages(prompt: str, instruction: str, language: str, max_words: int) -> tuple[str, str, str]:
+        """Return the user message, the system message and the text an echo is checked against."""
+        if not instruction.strip():
+            fields = {"language": language, "max_words": str(max_words)}
+            request = DEFAULT_REQUEST.format(prompt=prompt, **fields)
+            return request, "", DEFAULT_REQUEST.format(prompt="", **fields)
+        system = instruction.replace("{language}", language).replace("{max_words}", str(max_words))
+        return f"Image prompt: {prompt}", system, system
 
 
 REFUSALS = re.compile(r"\b(i'?m sorry|i am sorry|i apologi[sz]e|i can(?:no|')t|i am unable|i'm unable|as an ai|"

@@ -70,7 +70,10 @@ def test_flow_weak_prompt_is_rewritten(executor, events):
     assert result.outputs["show"] == {"text": [REWRITTEN]}
     assert result.nodes["rewrite"].status == "executed"
     assert result.nodes["llm"].status == "executed"
-    assert backend.calls[0]["prompt"] == "Image prompt: dog"
+    assert backend.calls[0]["prompt"] == ("Describe a picture of dog in one sentence in English, for an image generator. "
+                                          "Say where it is, the light, the colors and the style. Answer with the "
+                                          "description only, at most 60 words.")
+    assert backend.calls[0]["system"] == ""
     reasons = result.outputs["reasons"]["text"][0].splitlines()
     assert reasons[0] == "too short: 1 word"
 
@@ -289,7 +292,7 @@ def rewrite_document(**inputs) -> dict:
     "I'm sorry, but I can't help with that request.",
     "一只棕色的小狗在公园的草地上，傍晚温暖的光线",
     "dog",
-    "Rewrite the user's image prompt as one detailed description in English for an image generator.",
+    "Say where it is, the light, the colors and the style.",
     "<think>I should describe a dog</think>",
     "a majestic deer in a misty forest at dawn, soft light, watercolor",
     "a fluffy white dog, a fluffy white tail, a fluffy white nose, a fluffy white coat",
@@ -316,6 +319,15 @@ def test_rewrite_retries_next_seed(executor):
     assert [call["seed"] for call in backend.calls] == [4, 5]
 
 
+def test_rewrite_custom_instruction_is_system(executor):
+    backend = scripted(executor, [REWRITTEN])
+    result = executor.run(rewrite_document(instruction="Write a {language} prompt of {max_words} words or fewer.",
+                                           max_words=30))
+    assert result.outputs["ok"] == {"text": ["true"]}
+    assert backend.calls[0]["system"] == "Write a English prompt of 30 words or fewer."
+    assert backend.calls[0]["prompt"] == "Image prompt: dog"
+
+
 def test_rewrite_trims_long_answer():
     answer = "a dog on a lawn, warm light, " + ", ".join(f"detail {number}" for number in range(40))
     text, problem = check_rewrite(answer, "dog", "instruction", "en", 12)
@@ -340,3 +352,26 @@ def test_rewrite_empty_prompt_error(executor):
     document["nodes"]["rewrite"]["inputs"]["prompt"] = "  "
     result = executor.run(document)
     assert result.error["message"] == "input 'prompt' is empty; there is nothing to rewrite"
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_flow_with_real_smollm2(executor, monkeypatch):
+    from pathlib import Path
+
+    from nodegraph.llm import smollm2_cached
+
+    cache = Path.home() / ".cache" / "nodegraph"
+    if not smollm2_cached(cache):
+        pytest.skip("SmolLM2 is not cached; run `nodegraph models pull smollm2` first")
+    monkeypatch.setenv("NODEGRAPH_CACHE_DIR", str(cache))
+    executor.models.cache_dir = cache
+    document = flagship("dog", {"type": "LoadLLM", "inputs": {}})
+    document["nodes"]["ok"] = {"type": "ShowText", "inputs": {"text": link("rewrite", "ok")}}
+    result = executor.run(document)
+    assert result.status == "succeeded", result.error
+    rewritten = result.outputs["show"]["text"][0]
+    if result.outputs["ok"] == {"text": ["true"]}:
+        assert "dog" in rewritten.lower()
+    else:
+        assert rewritten == "dog"
