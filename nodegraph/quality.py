@@ -40,11 +40,12 @@ shadow shadows shadowy dappled sunrise sunset sundown dawn dusk twilight night n
 morning afternoon evening overcast spotlight spotlit neon luminous radiant rays shafts gleaming shimmering
 silhouette silhouetted chiaroscuro flare bright dim dark darkness sunny daylight lightning bioluminescence
 bioluminescent lanterns lantern-lit flickering glare bulb bulbs lamp lamps candles fluorescent
-incandescent illuminated glowed reflections reflection sparkling twinkling""".split()
+incandescent illuminated glowed reflections reflection sparkling twinkling sun""".split()
 LIGHT_PHRASES = ["golden hour", "blue hour", "rim light", "soft light", "hard light", "side light", "lens flare",
                  "rembrandt lighting", "studio lighting", "natural light", "window light", "string lights",
                  "street lamps", "street lamp", "full moon", "harsh sun", "low sun", "morning sun", "evening sun",
-                 "god rays", "sun rays", "volumetric light", "first light", "last light"]
+                 "god rays", "sun rays", "volumetric light", "first light", "last light", "side lighting",
+                 "rim lighting", "soft lighting", "dramatic lighting", "cinematic lighting", "top light"]
 COLOR = """red reds orange oranges yellow yellows green greens blue blues purple purples violet pink pinks white
 black grey gray greys grays brown browns gold golden silver crimson scarlet teal cyan magenta turquoise amber ochre
 beige cream sepia monochrome monochromatic pastel pastels vivid vibrant muted colorful colourful palette tones
@@ -62,7 +63,8 @@ COMPOSITION_PHRASES = ["close up", "wide shot", "wide angle", "long shot", "medi
                        "rule of thirds", "depth of field", "shallow focus", "soft focus", "sharp focus on",
                        "motion blur", "long exposure", "empty space", "negative space", "leading lines",
                        "dutch angle", "85mm", "50mm", "35mm", "24mm", "over the shoulder", "tiny in the frame",
-                       "in the frame", "seen from above", "seen from below", "from above", "from below"]
+                       "in the frame", "seen from above", "seen from below", "from above", "from below",
+                       "action shot", "establishing shot", "portrait shot", "flat lay"]
 MEDIUM = """photo photograph photography photographic photorealistic realistic hyperrealistic painting painted
 painterly oil oils watercolor watercolour watercolors gouache acrylic acrylics pastel charcoal pencil sketch
 sketched drawing drawn ink etching engraving lithograph woodblock woodcut ukiyo-e linocut render rendered cgi
@@ -115,13 +117,13 @@ countryside wilderness highlands tropics arctic savannah terraces corridor hallw
 hospital school church mosque airport harbour subway diner motel hotel apartment loft cottage cabin hut tent
 shore riverbank wharf marina farmyard pasture paddock ranch steppe moor heath bog delta oasis volcano crater
 nebula galaxy orbit seafloor rooftops skyline downtown suburb alleyway courtyard cloister crypt dungeon throne
-battlefield racetrack runway stadium playground""".split())
+battlefield racetrack runway stadium playground outdoors indoors""".split())
 PLACE_PREPOSITIONS = set("on in at under beneath below beside near by behind above over across through along against "
                          "among amid amidst inside outside around within atop into onto between underneath before "
                          "from down up toward towards past beyond".split())
 # "in watercolor", "at night", "in the style of": prepositions that introduce attributes, not places.
 NOT_A_PLACE = set("style manner watercolor watercolour oil oils ink pencil color colour colors focus motion "
-                  "black night dawn dusk sunset sunrise noon midday midnight twilight daylight moonlight sunlight "
+                  "viewer camera black night dawn dusk sunset sunrise noon midday midnight twilight daylight moonlight sunlight "
                   "the-style shades tones profile silhouette frame detail".split())
 
 STOPWORDS = set("""a an the of and or but with without to for from by as is are was were be been being it its this
