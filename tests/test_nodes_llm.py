@@ -357,11 +357,12 @@ def test_rewrite_empty_prompt_error(executor):
 @pytest.mark.models
 @pytest.mark.slow
 def test_flow_with_real_smollm2(executor, monkeypatch):
+    import os
     from pathlib import Path
 
     from nodegraph.llm import smollm2_cached
 
-    cache = Path.home() / ".cache" / "nodegraph"
+    cache = Path(os.environ.get("NODEGRAPH_TEST_MODEL_CACHE") or Path.home() / ".cache" / "nodegraph")
     if not smollm2_cached(cache):
         pytest.skip("SmolLM2 is not cached; run `nodegraph models pull smollm2` first")
     monkeypatch.setenv("NODEGRAPH_CACHE_DIR", str(cache))
