@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     workflows = commands.add_parser("workflows", help="list the example workflows shipped with nodegraph")
     workflows.set_defaults(handler=command_workflows)
+
+    models = commands.add_parser("models", help="fetch the embedded models into the model cache")
+    models_commands = models.add_subparsers(dest="models_command", metavar="ACTION")
+    models_commands.required = True
+    pull = models_commands.add_parser("pull", help="fetch (and convert) an embedded model now instead of on first use")
+    pull.add_argument("name", choices=sorted(PULLABLE_MODELS), help="the embedded model")
+    pull.set_defaults(handler=command_models_pull)
     return parser
 
 
@@ -290,6 +297,25 @@ def command_workflows(args: argparse.Namespace) -> int:
             print(f"{path.stem:24} {document.get('name', '')}: {document.get('description', '')}")
         except WorkflowInvalid:
             print(f"{path.stem:24} (invalid)")
+    return EXIT_OK
+
+
+def _pull_smollm2(cache_dir: Path, say: Callable[[str], None]) -> Path:
+    from nodegraph.llm import ensure_smollm2
+
+    return ensure_smollm2(cache_dir, allow_fetch=True, on_progress=say)
+
+
+# Embedded models `nodegraph models pull NAME` can fetch, by name.
+PULLABLE_MODELS: dict[str, Callable[[Path, Callable[[str], None]], Path]] = {"smollm2": _pull_smollm2}
+
+
+def command_models_pull(args: argparse.Namespace) -> int:
+    from nodegraph.models import default_cache_dir
+
+    cache_dir = default_cache_dir()
+    path = PULLABLE_MODELS[args.name](cache_dir, lambda message: print(message, file=sys.stderr))
+    print(f"{args.name}: ready at {path}")
     return EXIT_OK
 
 
