@@ -16,7 +16,7 @@ from nodegraph.executor import Executor
 from nodegraph.models import ModelManager
 from nodegraph.pngmeta import read_png_metadata
 from nodegraph.validation import validate
-from tiny_diffusion import build_lora, build_pipeline
+from tiny_diffusion import build_lora, build_pipeline, write_ldm_checkpoint
 
 SIZE = 32  # pixels; the tiny VAE halves it to 16x16 latents
 
@@ -28,6 +28,7 @@ def models_dir(tmp_path_factory):
     pipe = build_pipeline(root / "diffusion" / "tiny-sd")
     build_pipeline(root / "diffusion" / "tiny-pix2pix", kind="pix2pix")
     build_lora(root / "lora", pipe)
+    write_ldm_checkpoint(pipe, root / "diffusion" / "tiny-single.safetensors")
     for leftover in (root / "diffusion").glob("*-tokenizer-source"):
         for file in leftover.iterdir():
             file.unlink()
@@ -317,6 +318,22 @@ def test_offline_hub_id(run, monkeypatch):
     assert "give the path of a local diffusers folder or .safetensors checkpoint" in message
 
 
+def test_single_file_matches_folder(run):
+    from_folder = image_of(run(generate(seed=6)))
+    document = generate(seed=6)
+    document["nodes"]["model"]["inputs"].update(source="tiny-single.safetensors", config="tiny-sd")
+    from_file = image_of(run(document))
+    assert torch.allclose(from_file, from_folder, atol=1e-5)
+
+
+def test_single_file_offline_without_config(run, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    message = failure(run(generate(source="tiny-single.safetensors")))
+    assert message.startswith("checkpoint ")
+    assert message.endswith("Offline, diffusers needs the matching configs: set 'config' to a local diffusers folder "
+                            "of the same architecture, or load a diffusers folder instead")
+
+
 def test_pickled_checkpoint_rejected(run, models_dir):
     pickled = models_dir / "diffusion" / "old.ckpt"
     pickled.write_bytes(b"not loaded")
@@ -330,7 +347,7 @@ def test_pickled_checkpoint_rejected(run, models_dir):
 def test_catalog_lists_models_folder(registry, manager):
     catalog = registry.catalog(manager)
     source = next(spec for spec in catalog["LoadDiffusionModel"]["inputs"] if spec["name"] == "source")
-    assert source["choices"] == ["embedded", "tiny-pix2pix", "tiny-sd"]
+    assert source["choices"] == ["embedded", "tiny-pix2pix", "tiny-sd", "tiny-single.safetensors"]
     lora = next(spec for spec in catalog["LoadLoRA"]["inputs"] if spec["name"] == "lora")
     assert lora["choices"] == ["tiny_lora.safetensors"]
 

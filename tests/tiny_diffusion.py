@@ -118,3 +118,98 @@ def build_lora(folder: Path, pipe, seed: int = 1, rank: int = 4) -> Path:
     StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers, safe_serialization=True,
                                               weight_name="tiny_lora.safetensors")
     return folder / "tiny_lora.safetensors"
+
+
+# Single-file checkpoints in the original Stable Diffusion (LDM) layout ---------------
+
+_RESNET_TO_LDM = {"norm1": "in_layers.0", "conv1": "in_layers.2", "norm2": "out_layers.0", "conv2": "out_layers.3",
+                  "time_emb_proj": "emb_layers.1", "conv_shortcut": "skip_connection"}
+_VAE_ATTENTION_TO_LDM = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
+
+
+def write_ldm_checkpoint(pipe, path: Path) -> Path:
+    """Save a tiny SD pipeline as one .safetensors file with the key names of original SD checkpoints.
+
+    This is the layout that A1111 and Civitai checkpoints use and that diffusers'
+    `from_single_file` converts; it is written here by renaming each diffusers key.
+    """
+    from safetensors.torch import save_file
+
+    checkpoint = {}
+    for key, tensor in pipe.unet.state_dict().items():
+        checkpoint["model.diffusion_model." + _unet_key_to_ldm(key, pipe.unet.config)] = tensor
+    for key, tensor in pipe.vae.state_dict().items():
+        ldm_key = _vae_key_to_ldm(key, len(pipe.vae.config.up_block_types))
+        if ".mid.attn_1." in ldm_key and tensor.dim() == 2:
+            tensor = tensor[:, :, None, None]  # original checkpoints hold these as 1x1 convolutions
+        checkpoint["first_stage_model." + ldm_key] = tensor
+    for key, tensor in pipe.text_encoder.state_dict().items():
+        # transformers 5.6+ flattened CLIPTextModel; original checkpoints keep the text_model level.
+        checkpoint["cond_stage_model.transformer." + (key if key.startswith("text_model.") else "text_model." + key)] = tensor
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({key: tensor.contiguous() for key, tensor in checkpoint.items()}, str(path))
+    return path
+
+
+def _unet_key_to_ldm(key: str, config) -> str:
+    fixed = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+             "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
+    module, _, parameter = key.rpartition(".")
+    if module in fixed:
+        return f"{fixed[module]}.{parameter}"
+    per_block = config.layers_per_block + 1
+    parts = key.split(".")
+
+    if parts[0] == "down_blocks":
+        block = int(parts[1])
+        if parts[2] == "downsamplers":
+            return f"input_blocks.{1 + block * per_block + config.layers_per_block}.0.op.{parts[-1]}"
+        index = 1 + block * per_block + int(parts[3])
+        return _resnet_or_attention(f"input_blocks.{index}", parts[2], parts[4:])
+
+    if parts[0] == "mid_block":
+        if parts[1] == "attentions":
+            return "middle_block.1." + ".".join(parts[3:])
+        return _resnet_or_attention(f"middle_block.{0 if parts[2] == '0' else 2}", "resnets_in_place", parts[3:])
+
+    if parts[0] == "up_blocks":
+        block = int(parts[1])
+        if parts[2] == "upsamplers":
+            has_attention = "CrossAttn" in config.up_block_types[block]
+            return f"output_blocks.{block * per_block + config.layers_per_block}.{2 if has_attention else 1}.conv.{parts[-1]}"
+        index = block * per_block + int(parts[3])
+        return _resnet_or_attention(f"output_blocks.{index}", parts[2], parts[4:])
+    raise KeyError(f"no LDM name for UNet key {key}")
+
+
+def _resnet_or_attention(prefix: str, kind: str, rest: list[str]) -> str:
+    if kind == "attentions":
+        return f"{prefix}.1." + ".".join(rest)
+    module = ".".join(rest[:-1])
+    renamed = f"{_RESNET_TO_LDM.get(module, module)}.{rest[-1]}"
+    return f"{prefix}.{renamed}" if kind == "resnets_in_place" else f"{prefix}.0.{renamed}"
+
+
+def _vae_key_to_ldm(key: str, up_blocks: int) -> str:
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
+
+    fixed = DIFFUSERS_TO_LDM_MAPPING["vae"]
+    if key in fixed:
+        return fixed[key]
+    parts = key.split(".")
+    side = parts[0]  # encoder or decoder
+    if parts[1] in ("down_blocks", "up_blocks"):
+        block = int(parts[2])
+        ldm_block = block if parts[1] == "down_blocks" else up_blocks - 1 - block
+        word = "down" if parts[1] == "down_blocks" else "up"
+        if parts[3] in ("downsamplers", "upsamplers"):
+            return f"{side}.{word}.{ldm_block}.{'downsample' if word == 'down' else 'upsample'}.conv.{parts[-1]}"
+        module = ".".join(parts[5:]).replace("conv_shortcut", "nin_shortcut")
+        return f"{side}.{word}.{ldm_block}.block.{parts[4]}.{module}"
+    if parts[1] == "mid_block" and parts[2] == "resnets":
+        module = ".".join(parts[4:]).replace("conv_shortcut", "nin_shortcut")
+        return f"{side}.mid.block_{int(parts[3]) + 1}.{module}"
+    if parts[1] == "mid_block" and parts[2] == "attentions":
+        module = ".".join(parts[4:-1])
+        return f"{side}.mid.attn_1.{_VAE_ATTENTION_TO_LDM[module]}.{parts[-1]}"
+    raise KeyError(f"no LDM name for VAE key {key}")
