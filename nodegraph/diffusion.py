@@ -294,7 +294,8 @@ def load_pipeline(model: DiffusionModel) -> Any:
         pipe = _load_single_file(model, dtype)
     else:
         pipe = _load_pretrained(model, dtype)
-        pipe.to(model.device)
+        if model.device != "cpu":  # from_pretrained loads onto the CPU
+            pipe.to(model.device)
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -337,7 +338,7 @@ def _load_single_file(model: DiffusionModel, dtype: "torch.dtype") -> Any:
         pipe = pipeline_class.from_single_file(model.source, **kwargs)
     except (OSError, ValueError, KeyError, diffusers.loaders.single_file_utils.SingleFileComponentError) as error:
         raise ModelUnavailable(_load_failure(model, error, offline)) from error
-    return pipe.to(model.device)
+    return pipe.to(model.device) if model.device != "cpu" else pipe
 
 
 def _single_file_class(model: DiffusionModel) -> Any:
@@ -421,7 +422,8 @@ def apply_loras(base: Any, model: DiffusionModel) -> Any:
         adapter = f"lora_{index}"
         try:
             pipe.load_lora_weights(lora.path, adapter_name=adapter)
-        except (ValueError, KeyError, OSError, RuntimeError) as error:
+        except (ValueError, KeyError, IndexError, TypeError, OSError, RuntimeError) as error:
+            # diffusers reports a LoRA whose keys match no layer in several ways, IndexError among them.
             raise NodeError(f"LoRA {Path(lora.path).name} does not fit model {model.name!r}: {error}") from error
         names.append(adapter)
     pipe.set_adapters(names, adapter_weights=[lora.weight for lora in model.loras])
