@@ -11,7 +11,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# Default bounds. 20,000 entries hold a 10,000-node workflow twice over; 1 GiB holds
+# Default bounds. 20,000 entries fit a 10,000-node workflow twice over, and 1 GiB fits
 # about 300 images of 512x512 as float32.
 DEFAULT_MAX_ENTRIES = 20_000
 DEFAULT_MAX_BYTES = 1024 ** 3
@@ -58,11 +58,15 @@ class OutputCache:
         self._lock = threading.Lock()
 
     def get(self, key: str) -> CacheEntry | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
+        # Lock-free: dict reads are atomic, and an entry evicted between the read and the
+        # move only raises KeyError, which leaves the hit valid.
+        entry = self._entries.get(key)
+        if entry is not None:
+            try:
                 self._entries.move_to_end(key)
-            return entry
+            except KeyError:
+                pass
+        return entry
 
     def __contains__(self, key: str) -> bool:
         return key in self._entries

@@ -50,7 +50,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", default=None, metavar="FILE|-", help="write events as JSON lines to FILE, or stdout with -")
     run.add_argument("--batch", type=Path, default=None, metavar="PARAMS.jsonl",
                      help="run once per line of a JSON-lines file of param values, in one process")
+    run.add_argument("--server", default=None, metavar="URL",
+                     help="submit the run to a nodegraph server (e.g. http://127.0.0.1:8189) instead of running it here")
+    run.add_argument("--token", default=None, metavar="TOKEN",
+                     help="the server's token, with --server (default: the NODEGRAPH_TOKEN environment variable)")
     run.set_defaults(handler=command_run)
+
+    serve = commands.add_parser("serve", help="run the HTTP and WebSocket server with the editor")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
+                                                           "any non-loopback address requires --token)")
+    serve.add_argument("--port", type=int, default=8189, help="TCP port (default 8189)")
+    serve.add_argument("--data-dir", type=Path, default=Path("nodegraph-data"), metavar="DIR",
+                       help="folder for the run database and the input, output, temp and workflows folders "
+                            "(default: ./nodegraph-data)")
+    serve.add_argument("--models-dir", type=Path, default=None, metavar="DIR", help="folder of local models (default: DATA_DIR/models)")
+    serve.add_argument("--token", default=None, metavar="TOKEN",
+                       help="require 'Authorization: Bearer TOKEN' on every API request (default: the NODEGRAPH_TOKEN "
+                            "environment variable, which keeps the token out of the process list)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="also accept state-changing requests from pages of this origin, e.g. http://localhost:3000; repeatable")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also accept this Host header name besides loopback names ('*' accepts any); repeatable")
+    serve.add_argument("--keep-runs", type=int, default=None, metavar="N",
+                       help="keep only the newest N finished runs, deleting older ones with their output files (default: keep all)")
+    serve.add_argument("--max-queued", type=int, default=1000, metavar="N", help="maximum runs waiting in the queue (default 1000)")
+    serve.add_argument("--max-nodes", type=int, default=20000, metavar="N", help="maximum nodes in a submitted workflow (default 20000)")
+    serve.add_argument("--max-body-mb", type=float, default=17.0, metavar="MB", help="largest request body in MiB (default 17)")
+    serve.add_argument("--max-upload-mb", type=float, default=32.0, metavar="MB", help="largest uploaded image in MiB (default 32)")
+    serve.set_defaults(handler=command_serve)
 
     validate = commands.add_parser("validate", help="check a workflow without running it")
     validate.add_argument("workflow", help="a workflow .json file, or the name of a shipped example")
@@ -59,10 +86,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     nodes = commands.add_parser("nodes", help="list the node types")
     nodes.add_argument("--json", action="store_true", help="print the whole catalog as JSON")
+    nodes.add_argument("--markdown", action="store_true", help="print the node reference as Markdown (docs/nodes.md)")
     nodes.set_defaults(handler=command_nodes)
 
     schema = commands.add_parser("schema", help="print the workflow JSON Schema")
     schema.set_defaults(handler=command_schema)
+
+    importer = commands.add_parser("import-mermaid", help="convert a Mermaid flowchart into a workflow")
+    importer.add_argument("chart", type=Path, help="a .mmd file with a graph/flowchart")
+    importer.add_argument("-o", "--output", type=Path, default=None, metavar="WORKFLOW.json",
+                          help="where to write the workflow (default: stdout)")
+    importer.set_defaults(handler=command_import_mermaid)
+
+    exporter = commands.add_parser("export-mermaid", help="write a workflow as a Mermaid flowchart")
+    exporter.add_argument("workflow", help="a workflow .json file, or the name of a shipped example")
+    exporter.add_argument("-o", "--output", type=Path, default=None, metavar="CHART.mmd", help="where to write (default: stdout)")
+    exporter.set_defaults(handler=command_export_mermaid)
+
+    demo = commands.add_parser("demo", help="run the main example on two inputs and print what happened")
+    demo.add_argument("--out", type=Path, default=Path("output"), metavar="DIR", help="folder for saved outputs (default: ./output)")
+    demo.set_defaults(handler=command_demo)
 
     workflows = commands.add_parser("workflows", help="list the example workflows shipped with nodegraph")
     workflows.set_defaults(handler=command_workflows)
@@ -88,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         print("nodegraph: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except NodegraphError as error:
+        from nodegraph.mermaid import MermaidError
+
         print(f"nodegraph: error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_INVALID if isinstance(error, MermaidError) else EXIT_FAILED
 
 
 class _NoTraceback(logging.Formatter):
@@ -173,6 +218,11 @@ def command_nodes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(catalog, ensure_ascii=False, indent=2))
         return EXIT_OK
+    if args.markdown:
+        from nodegraph.reference import node_reference
+
+        print(node_reference(catalog), end="")
+        return EXIT_OK
     by_category: dict[str, list[dict]] = {}
     for entry in catalog.values():
         by_category.setdefault(entry["category"], []).append(entry)
@@ -190,6 +240,47 @@ def command_nodes(args: argparse.Namespace) -> int:
 def command_schema(args: argparse.Namespace) -> int:
     print(json.dumps(workflow_document.schema(), indent=2))
     return EXIT_OK
+
+
+def command_import_mermaid(args: argparse.Namespace) -> int:
+    from nodegraph.mermaid import import_chart
+    from nodegraph.validation import validate
+
+    try:
+        text = args.chart.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read chart {args.chart}: {error}") from error
+    registry = make_registry(args)
+    document, notes = import_chart(text, registry)
+    for note in notes:
+        print(f"inferred: {note}", file=sys.stderr)
+    if args.output is None:
+        print(workflow_document.dumps(document), end="")
+    else:
+        workflow_document.save_path(document, args.output)
+        print(f"wrote {args.output} ({len(document['nodes'])} nodes)", file=sys.stderr)
+    problems = validate(document, registry)
+    if problems:
+        print_problems(problems)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def command_export_mermaid(args: argparse.Namespace) -> int:
+    from nodegraph.mermaid import export_chart
+
+    chart = export_chart(load_workflow(args.workflow), make_registry(args))
+    if args.output is None:
+        print(chart, end="")
+    else:
+        args.output.write_text(chart, encoding="utf-8")
+    return EXIT_OK
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from nodegraph.demo import run_demo
+
+    return run_demo(args.out)
 
 
 def command_workflows(args: argparse.Namespace) -> int:
@@ -231,7 +322,33 @@ def draw_random_seeds(document: dict, registry, values: dict[str, str], stream: 
             print(f"{name} = {values[name]} (random)", file=stream)
 
 
+def command_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from nodegraph.security import ConfigError, Limits
+    from nodegraph.server import ServerConfig, serve
+    from nodegraph.store import StoreError
+
+    if args.keep_runs is not None and args.keep_runs < 0:
+        raise UsageError(f"--keep-runs must be 0 or more, got {args.keep_runs}")
+    limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+                    max_workflow_nodes=args.max_nodes, max_queued_runs=args.max_queued)
+    config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, models_dir=args.models_dir,
+                          token=args.token or os.environ.get("NODEGRAPH_TOKEN") or None,
+                          allowed_origins=set(args.allow_origin), allowed_hosts={name.lower() for name in args.allow_host},
+                          limits=limits, keep_runs=args.keep_runs, nodes_dirs=list(args.nodes_dir))
+    try:
+        serve(config)
+    except (ConfigError, StoreError) as error:
+        raise UsageError(str(error)) from error
+    except OSError as error:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from error
+    return EXIT_OK
+
+
 def command_run(args: argparse.Namespace) -> int:
+    if args.server:
+        return command_run_remote(args)
     from nodegraph.executor import Executor, prepare
     from nodegraph.models import ModelManager
 
@@ -257,6 +374,93 @@ def command_run(args: argparse.Namespace) -> int:
         return {"succeeded": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(result.status, EXIT_FAILED)
     finally:
         close_events()
+
+
+def command_run_remote(args: argparse.Namespace) -> int:
+    """Run a workflow on a server: submit it, stream its events, download its images to --out."""
+    import os
+
+    import aiohttp
+
+    from nodegraph.client import Client, ServerError
+
+    if args.batch is not None:
+        raise UsageError("--batch runs in this process; it cannot be combined with --server")
+    registry = make_registry(args)
+    document = load_workflow(args.workflow)
+    values = parse_assignments(args.assignments)
+    draw_random_seeds(document, registry, values, sys.stderr)
+    events_stream, close_events = open_events(args.events)
+    summary_stream = sys.stderr if args.events == "-" else sys.stdout
+    client = Client(args.server, token=args.token or os.environ.get("NODEGRAPH_TOKEN") or None)
+    progress = _progress_bar(len(document.get("nodes", {})))
+
+    def on_event(event: dict) -> None:
+        if events_stream is not None:
+            events_stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+            events_stream.flush()
+        _report_event(event, progress)
+
+    try:
+        try:
+            record = client.run(document, params=values, targets=args.target, on_event=on_event)
+        except KeyboardInterrupt:
+            if client.current_run is None:
+                raise
+            print(f"\ninterrupting run {client.current_run} on the server", file=sys.stderr)
+            client.cancel(client.current_run)
+            record = client.wait(client.current_run)
+        if progress is not None:
+            progress.close()
+        if record["status"] == "invalid":
+            print_problems([Problem(**problem) for problem in record["errors"]])
+            return EXIT_INVALID
+        paths = client.download_outputs(record, args.out)
+        print_remote_result(record, document, paths, summary_stream)
+        return {"succeeded": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(record["status"], EXIT_FAILED)
+    except ServerError as error:
+        if error.status == 400:
+            print_problems(error.problems)
+            return EXIT_INVALID
+        raise UsageError(f"the server rejected the run: {'; '.join(p.message for p in error.problems)}") from error
+    except (aiohttp.ClientError, OSError) as error:
+        raise UsageError(f"cannot reach the server at {args.server}: {error}") from error
+    finally:
+        client.close()
+        close_events()
+
+
+def _report_event(event: dict, progress) -> None:
+    name = event["event"]
+    if progress is not None and name in ("node.finished", "node.cached", "node.skipped", "node.failed"):
+        progress.update(1)
+        progress.set_postfix_str(f"{event['node']} {name[5:]}", refresh=False)
+    if name == "node.failed":
+        print(f"\nnode {event['node']} ({event['type']}) failed: {event['message']}", file=sys.stderr)
+    elif name == "node.warning":
+        print(f"warning: node {event['node']} ({event['type']}): {event['message']}", file=sys.stderr)
+
+
+def print_remote_result(record: dict, document: dict, paths: list[Path], stream: TextIO) -> None:
+    """Print a server run's text outputs and downloaded files, then a one-line summary on stderr."""
+    downloaded = iter(paths)
+    for node_id, display in record["outputs"].items():
+        title = document["nodes"].get(node_id, {}).get("title") or node_id
+        for text in display.get("text", []):
+            print(f"[{title}] {text}", file=stream)
+        for image in display.get("images", []):
+            local = next(downloaded, None) if "url" in image else None
+            print(f"[{title}] {local if local is not None else image.get('path', image)}", file=stream)
+    counts: dict[str, int] = {}
+    for state in record["nodes"].values():
+        counts[state["status"]] = counts.get(state["status"], 0) + 1
+    described = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    print(f"run {record['id']} {record['status']}: {described}", file=sys.stderr)
+    error = record.get("error")
+    if error and "node" in error:
+        print(f"node {error['node']} ({error['type']}) failed: {error['message']}", file=sys.stderr)
+    elif error:
+        print(f"run {record['id']}: {error.get('message')}", file=sys.stderr)
 
 
 def open_events(target: str | None) -> tuple[TextIO | None, Callable[[], None]]:
@@ -294,21 +498,31 @@ def run_with_interrupt(executor, document: dict, params: dict, targets: list[str
     result_box: dict[str, Any] = {}
 
     def work() -> None:
-        result_box["result"] = executor.run(document, params=params, targets=targets, on_event=on_event,
-                                            interrupt=interrupt, validated=True, run_id=run_id)
+        try:
+            result_box["result"] = executor.run(document, params=params, targets=targets, on_event=on_event,
+                                                interrupt=interrupt, validated=True, run_id=run_id)
+        except BaseException as error:  # re-raised in the main thread below
+            result_box["error"] = error
+        finally:
+            done.set()
 
+    # An Event rather than Thread.join: a join interrupted by Ctrl+C can return early on CPython.
+    done = threading.Event()
     worker = threading.Thread(target=work, name="nodegraph-run", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not done.wait(0.1):
+            pass
     except KeyboardInterrupt:
         interrupt.set()
         print("\ninterrupting: the run stops after the current node or sampler step", file=sys.stderr)
-        worker.join()
+        while not done.wait(0.1):
+            pass
     finally:
         if progress is not None:
             progress.close()
+    if "error" in result_box:
+        raise result_box["error"]
     return result_box["result"]
 
 

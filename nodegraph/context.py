@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunServices:
-    """What every node of one run shares: folders, the model manager, the event sink."""
+    """Services shared by every node of one run: folders, the model manager, the event sink."""
 
     run_id: str
     models: "ModelManager"

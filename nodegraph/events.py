@@ -15,7 +15,7 @@ from typing import Any
 RUN_EVENTS = ("run.queued", "run.started", "run.succeeded", "run.failed", "run.interrupted", "run.invalid")
 NODE_EVENTS = ("node.started", "node.progress", "node.cached", "node.skipped", "node.finished", "node.warning", "node.failed")
 
-# Longest text value an event carries; longer text is cut with a note of its length.
+# Maximum length of a text value in an event; longer text is cut, with a note of its length.
 MAX_EVENT_TEXT = 4000
 
 

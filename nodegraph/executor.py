@@ -8,11 +8,14 @@ outcome: executed, cached, skipped (with a reason) or failed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import marshal
 import tempfile
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -43,11 +46,15 @@ EventSink = Callable[[dict], None]
 
 @dataclass
 class NodeOutcome:
-    """How one node ended a run: executed, cached, skipped or failed."""
+    """The outcome of one node in a run: executed, cached, skipped or failed."""
 
     status: str
     reason: str | None = None
     seconds: float = 0.0
+
+
+# Shared by every cached node; outcomes are not changed after they are recorded.
+CACHED = NodeOutcome("cached")
 
 
 @dataclass
@@ -101,6 +108,35 @@ def prepare(document: Any, registry: Registry, params: dict[str, Any] | None = N
     return document, problems
 
 
+@dataclass
+class Plan:
+    """A prepared workflow: the checked document, its problems, and once compiled, its graph and keys.
+
+    Keys are kept only when no node computes a fingerprint at run time, so they depend on
+    the document alone.
+    """
+
+    document: dict | None
+    problems: list[Problem]
+    graph: CompiledGraph | None = None
+    keys: dict[str, str] | None = None
+    cacheable: dict[str, bool] | None = None
+
+
+# Prepared plans kept per executor, so a re-run of an unchanged workflow skips
+# validation, compilation and key hashing.
+MAX_PLANS = 16
+
+
+def _digest(request: tuple) -> tuple[str, bytes] | None:
+    """Return a digest of a run request and its serialized form, or None when it contains non-JSON objects."""
+    try:
+        data = marshal.dumps(request)
+    except ValueError:
+        return None
+    return hashlib.blake2b(data, digest_size=16).hexdigest(), data
+
+
 class Executor:
     """Runs workflows; keeps the output cache and the model manager between runs.
 
@@ -116,6 +152,33 @@ class Executor:
         self.output_dir = Path(output_dir)
         self.input_dir = Path(input_dir)
         self.temp_dir = Path(temp_dir) if temp_dir is not None else Path(tempfile.gettempdir()) / "nodegraph"
+        self._plans: OrderedDict[str, Plan] = OrderedDict()
+        self._plans_lock = threading.Lock()
+
+    def plan(self, document: Any, params: dict[str, Any] | None = None, params_as_text: bool = False,
+             targets: Iterable[str] | None = None) -> Plan:
+        """Prepare a run request, reusing the plan of an identical earlier request.
+
+        The plan keeps a private copy of the document, so later changes to the caller's
+        document cannot leak into it.
+        """
+        targets = list(targets) if targets is not None else None
+        digested = _digest((document, params, params_as_text, targets))
+        if digested is None:
+            return Plan(*prepare(document, self.registry, params, params_as_text, targets))
+        digest, data = digested
+        with self._plans_lock:
+            plan = self._plans.get(digest)
+            if plan is not None:
+                self._plans.move_to_end(digest)
+                return plan
+        private = marshal.loads(data)
+        plan = Plan(*prepare(private[0], self.registry, private[1], params_as_text, targets))
+        with self._plans_lock:
+            self._plans[digest] = plan
+            while len(self._plans) > MAX_PLANS:
+                self._plans.popitem(last=False)
+        return plan
 
     def run(self, document: Any, *, params: dict[str, Any] | None = None, params_as_text: bool = False,
             targets: list[str] | None = None, run_id: str | None = None, on_event: EventSink | None = None,
@@ -136,14 +199,17 @@ class Executor:
             The run's result; the method itself raises only for programmer errors.
         """
         run_id = run_id or uuid.uuid4().hex[:12]
-        emit = on_event or _ignore
-        if not validated:
-            document, problems = prepare(document, self.registry, params, params_as_text, targets)
-            if problems:
+        emit = on_event if on_event is not None else _ignore
+        if validated:
+            plan = Plan(document, [])
+        else:
+            plan = self.plan(document, params, params_as_text, targets)
+            if plan.problems:
+                problems = plan.problems
                 logger.info("run %s is invalid: %d problems", run_id, len(problems))
                 emit({"event": "run.invalid", "run": run_id, "time": time.time(), "errors": [problem.to_json() for problem in problems]})
                 return RunResult(run_id, "invalid", problems=problems, params=dict(params or {}))
-        run = _Run(self, document, run_id, emit, interrupt or threading.Event(), targets, dict(params or {}))
+        run = _Run(self, plan, run_id, emit, interrupt or threading.Event(), targets, dict(params or {}))
         return run.execute()
 
 
@@ -154,14 +220,18 @@ def _ignore(event: dict) -> None:
 class _Run:
     """The state of one run while it executes."""
 
-    def __init__(self, executor: Executor, document: dict, run_id: str, emit: EventSink, interrupt: threading.Event,
+    def __init__(self, executor: Executor, plan: Plan, run_id: str, emit: EventSink, interrupt: threading.Event,
                  targets: list[str] | None, params: dict[str, Any]):
         self.executor = executor
+        self.plan = plan
         self.cache = executor.cache
         self.run_id = run_id
         self.emit = emit
         self.quiet = emit is _ignore
-        self.graph: CompiledGraph = compile_graph(document, executor.registry)
+        document = plan.document
+        if plan.graph is None:
+            plan.graph = compile_graph(document, executor.registry)
+        self.graph: CompiledGraph = plan.graph
         self.services = RunServices(
             run_id=run_id, models=executor.models, output_dir=executor.output_dir, input_dir=executor.input_dir,
             temp_dir=executor.temp_dir, interrupt=interrupt, emit=emit, workflow=document, params=params,
@@ -174,20 +244,26 @@ class _Run:
         self.displays: dict[str, Any] = {}
         self.keys: dict[str, str] = {}
         self.cacheable: dict[str, bool] = {}
-        self.remaining_consumers = {node_id: len(node.consumers) for node_id, node in self.graph.nodes.items()}
 
     # 1. Keys ---------------------------------------------------------------
 
     def compute_keys(self) -> None:
+        if self.plan.keys is not None:
+            self.keys, self.cacheable = self.plan.keys, self.plan.cacheable
+            return
+        dynamic = False
         for node_id in self.graph.order:
             node = self.graph.nodes[node_id]
             fingerprint = ""
             if node.node_type.fingerprint is not Node.fingerprint or not node.node_type.deterministic:
+                dynamic = True
                 instance = node.node_type()
                 fingerprint = instance.fingerprint(self.context(node), dict(node.literals))
             cacheable = fingerprint is not None and all(self.cacheable[source] for source, _ in node.links.values())
             self.cacheable[node_id] = cacheable
             self.keys[node_id] = node_key(node, self.keys, fingerprint or "") if cacheable else uuid.uuid4().hex
+        if not dynamic:
+            self.plan.keys, self.plan.cacheable = self.keys, self.cacheable
 
     # 2. The run ------------------------------------------------------------
 
@@ -206,14 +282,20 @@ class _Run:
 
         for node_id in self.graph.order:
             if node_id not in self.outcomes:
+                mode = self.graph.nodes[node_id].mode
                 inactive = self.inactive_input(node_id) if end_reason == NOT_NEEDED else None
-                if inactive is not None:
+                if mode != "active":
+                    self.skip(node_id, MUTED if mode == "mute" else BYPASSED)
+                elif inactive is not None:
                     self.skip(node_id, INACTIVE_BRANCH, inactive)
                 else:
                     self.skip(node_id, end_reason)
         self.release_all()
 
         seconds = time.perf_counter() - started
+        if logger.isEnabledFor(logging.DEBUG):
+            hits = sorted(node_id for node_id, outcome in self.outcomes.items() if outcome is CACHED)
+            logger.debug("run %s: %d nodes served from the cache: %s", self.run_id, len(hits), ", ".join(hits[:50]))
         logger.info("run %s %s in %.3f s", self.run_id, status, seconds)
         fields: dict[str, Any] = {"seconds": round(seconds, 4), "outputs": {key: value for key, value in self.displays.items()}}
         if error is not None:
@@ -331,24 +413,28 @@ class _Run:
         self.record_cached(node_id, entry)
 
         # Report the cached ancestry too, without computing anything that is not cached.
-        stack = [source for source, _ in self.graph.nodes[node_id].links.values()]
+        # This loop runs once per node of a fully cached workflow, so it is kept tight.
+        nodes, outcomes, keys, cacheable, cache = self.graph.nodes, self.outcomes, self.keys, self.cacheable, self.cache
+        stack = [source for source, _ in nodes[node_id].links.values()]
         while stack:
             source = stack.pop()
-            if source in self.outcomes or not self.cacheable[source] or self.graph.nodes[source].mode != "active":
+            if source in outcomes or not cacheable[source]:
                 continue
-            upstream = self.cache.get(self.keys[source])
+            node = nodes[source]
+            if node.mode != "active":
+                continue
+            upstream = cache.get(keys[source])
             if upstream is not None:
                 self.record_cached(source, upstream)
-                stack.extend(link[0] for link in self.graph.nodes[source].links.values())
+                stack.extend(link[0] for link in node.links.values())
         return True
 
     def record_cached(self, node_id: str, entry) -> None:
         node = self.graph.nodes[node_id]
         self.results[node_id] = entry.outputs
-        self.outcomes[node_id] = NodeOutcome("cached")
+        self.outcomes[node_id] = CACHED
         if entry.display is not None:
             self.displays[node_id] = entry.display
-        logger.debug("run %s: node %s served from the cache", self.run_id, node_id)
         if not self.quiet:
             fields = {"outputs": {name: summarize(value) for name, value in entry.outputs.items()}}
             if entry.display is not None:
@@ -436,11 +522,12 @@ class _Run:
         return NodeContext(self.services, node.id, node.node_type.type_id, emit_node_event)
 
     def consumer_done(self, node: CompiledNode) -> None:
-        """Count one ended consumer for each source; run release callbacks of sources with none left."""
+        """Run the release callbacks of this node's sources whose consumers have all ended."""
         callbacks = self.services.release_callbacks
+        if not callbacks:
+            return
         for source, _ in node.links.values():
-            self.remaining_consumers[source] -= 1
-            if self.remaining_consumers[source] <= 0 and source in callbacks:
+            if source in callbacks and all(consumer in self.outcomes for consumer in self.graph.nodes[source].consumers):
                 self.call_release(source)
 
     def call_release(self, node_id: str) -> None:

@@ -120,7 +120,7 @@ class Output:
 
 @dataclass
 class NodeResult:
-    """What `run` returns when a node displays something besides its outputs.
+    """The return value of `run` for a node that displays something besides its outputs.
 
     Attributes:
         outputs: output name to value; a router leaves out the outputs it does not activate.
@@ -143,8 +143,8 @@ class Node:
     outputs: ClassVar[tuple[Output, ...]] = ()
     output_node: ClassVar[bool] = False
     routes: ClassVar[bool] = False
-    # False for nodes whose result changes between runs with the same inputs; such a
-    # node must override `fingerprint` to say what its cache key depends on.
+    # False for nodes whose result changes between runs with the same inputs. Such a
+    # node must override `fingerprint` to return what its cache key depends on.
     deterministic: ClassVar[bool] = True
     # Maturity: "stable", "beta" or "deprecated".
     maturity: ClassVar[str] = "stable"

@@ -21,17 +21,30 @@ CASES = REPO.parent / "shared" / "cases"
 
 @pytest.fixture(autouse=True)
 def _isolated_cache_dir(tmp_path_factory, monkeypatch):
-    # Keep logs and model caches of tests out of the user's home, except a model cache
-    # that a test asks for explicitly (NODEGRAPH_TEST_MODEL_CACHE).
+    # Keep logs and model caches of tests out of the user's home, unless the caller has
+    # set NODEGRAPH_CACHE_DIR to share a cache of fetched models.
     if "NODEGRAPH_CACHE_DIR" not in os.environ:
         monkeypatch.setenv("NODEGRAPH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "nodegraph-cache"))
+
+
+PACKS = Path(__file__).resolve().parent / "packs"
 
 
 @pytest.fixture
 def registry():
     from nodegraph.registry import default_registry
 
-    return default_registry(entry_point_packs=False)
+    return default_registry(nodes_dirs=[PACKS], entry_point_packs=False)
+
+
+@pytest.fixture
+def calls(registry):
+    """The call counter of the test node pack, reset for each test."""
+    import sys
+
+    counter = sys.modules["nodegraph_pack_counting"].CALLS
+    counter.clear()
+    return counter
 
 
 @pytest.fixture
