@@ -2,7 +2,7 @@
 
 A `DiffusionModel` is the handle that crosses `DIFFUSION_MODEL` ports: a small record of
 where the weights come from and how to run them. The pipeline itself lives in the
-model manager under the handle's key, so the output cache holds handles, a second run
+model manager under the handle's key, so the output cache stores handles, a second run
 in the same process loads nothing, and the manager's budget can unload a pipeline
 that a cached handle will load again on its next use.
 
@@ -100,7 +100,10 @@ class DiffusionModel:
 
     @property
     def name(self) -> str:
-        return EMBEDDED if self.kind == EMBEDDED else Path(self.source).name if self.kind != "hub" else self.source
+        """Return a short name for messages and PNG metadata: a hub id, or a file or folder name."""
+        if self.kind in (EMBEDDED, "hub"):
+            return self.source
+        return Path(self.source).name
 
     def with_lora(self, lora: LoraSpec) -> "DiffusionModel":
         return replace(self, loras=(*self.loras, lora))
@@ -149,7 +152,7 @@ class Conditioning:
 
 @dataclass
 class SamplingRequest:
-    """What a sampling node asks of the pipeline.
+    """A sampling node's request to the pipeline.
 
     Attributes:
         task: "text2img", "img2img", "inpaint" or "instruct".
@@ -190,7 +193,9 @@ def resolve_device(device: str) -> str:
     cuda = torch.cuda.is_available()
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if device == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
+        if cuda:
+            return "cuda"
+        return "mps" if mps else "cpu"
     if device == "cuda" and not cuda:
         raise NodeError("input 'device' is 'cuda' but torch finds no CUDA device here; use 'auto' or 'cpu'")
     if device == "mps" and not mps:

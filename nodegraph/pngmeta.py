@@ -24,8 +24,8 @@ WORKFLOW_KEY = "nodegraph:workflow"
 PARAMS_KEY = "nodegraph:params"
 PARAMETERS_KEY = "parameters"
 
-# Pillow drops a text chunk whose decompressed size passes PngImagePlugin.MAX_TEXT_CHUNK
-# (1 MiB in Pillow 10-12) when reading; a chunk this size or more is read with a raised limit.
+# Pillow skips, when reading, a text chunk whose decompressed size passes
+# PngImagePlugin.MAX_TEXT_CHUNK (1 MiB in Pillow 13.0). Reading raises the limit to this.
 _READ_TEXT_LIMIT = 64 * 1024 * 1024
 
 # Names of the A1111 `parameters` fields, in the order that format writes them.
@@ -44,7 +44,7 @@ _A1111_FIELDS = (
 
 @dataclass
 class PngMetadata:
-    """What a PNG's text chunks hold; a field is None when its chunk is missing."""
+    """The text chunks of a PNG, parsed; a field is None when its chunk is missing."""
 
     workflow: dict | None
     params: dict | None
@@ -107,7 +107,7 @@ def read_png_metadata(source: str | Path | bytes, max_pixels: int = MAX_IMAGE_PI
 
     previous = PngImagePlugin.MAX_TEXT_CHUNK
     # NOTE: the limit is a Pillow module setting, so a thread reading another PNG at the
-    # same moment also sees the raised value; it only allows larger text, never less.
+    # same moment gets the raised value too. It only allows larger text, never less.
     PngImagePlugin.MAX_TEXT_CHUNK = max(previous, _READ_TEXT_LIMIT)
     try:
         image = open_image(source, max_pixels)

@@ -1,7 +1,7 @@
 """Image generation and editing nodes on diffusers: loading, LoRA, prompts, sampling.
 
-The work is done by `nodegraph.diffusion`; these declarations check inputs and say what
-each node does. torch and diffusers are imported inside `run` only.
+`nodegraph.diffusion` does the work. These declarations check the inputs and describe
+each node. torch and diffusers are imported inside `run` only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from nodegraph.diffusion import (
 )
 from nodegraph.errors import ModelUnavailable, NodeError
 from nodegraph.node import Input, Node, Output
-from nodegraph.types import BOOLEAN, CONDITIONING, DIFFUSION_MODEL, FLOAT, IMAGE, INT, MASK, STRING
+from nodegraph.types import CONDITIONING, DIFFUSION_MODEL, FLOAT, IMAGE, INT, MASK, STRING
 
 # Seeds are unsigned 64-bit integers, the range torch.Generator.manual_seed accepts.
 SEED_MAX = 2**64 - 1
@@ -302,8 +302,8 @@ class StyleTransfer(Node):
     )
     outputs = (Output("image", IMAGE),)
 
-    # NOTE: an IP-Adapter path (style from a reference image) needs IP-Adapter weights that
-    # nodegraph cannot fetch offline; until a loader for them exists, the style is text only.
+    # NOTE: the style is text only. An IP-Adapter path (style from a reference image) needs
+    # IP-Adapter weights, which nodegraph has no loader for and cannot fetch offline.
 
     def run(self, ctx, model: DiffusionModel, image: Any, style: str, strength: float, steps: int, guidance: float,
             seed: int, negative: str = "") -> dict[str, Any]:

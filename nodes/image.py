@@ -112,12 +112,12 @@ class PreviewImage(Node):
     def run(self, ctx, image: Any) -> NodeResult:
         from nodegraph.images import tensor_to_pil
 
-        shown = []
+        previews = []
         for picture in tensor_to_pil(image):
             path = _next_path(Path(ctx.temp_dir), f"preview_{ctx.run_id}")
             picture.save(path, format="PNG", compress_level=1)
-            shown.append(_display_entry("temp", Path(ctx.temp_dir), path))
-        return NodeResult(display={"images": shown})
+            previews.append(_display_entry("temp", Path(ctx.temp_dir), path))
+        return NodeResult(display={"images": previews})
 
 
 def _next_path(folder: Path, prefix: str) -> Path:

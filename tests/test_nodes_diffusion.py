@@ -509,3 +509,18 @@ def test_embedded_missing_module(run, monkeypatch):
     monkeypatch.setitem(sys.modules, "nodegraph.embedded", None)
     message = failure(run(generate(source="embedded")))
     assert message.startswith("the embedded image model is not installed (the module nodegraph.embedded is missing)")
+
+
+def test_budget_unloads_least_recent(registry, models_dir, tmp_path):
+    manager = ModelManager(models_dir=models_dir, budget_bytes=1)  # room for one model at a time
+    executor = Executor(registry, models=manager, output_dir=tmp_path / "output")
+    image_of(executor.run(generate(seed=1)))
+    document = generate(seed=1)
+    document["nodes"]["model"]["inputs"]["source"] = "tiny-pix2pix"
+    document["nodes"]["sample"]["type"] = "TextToImage"
+    executor.run(document)  # the pix2pix pipeline has no text-to-image mapping; loading it is what counts
+    assert [entry["key"].split("|")[0].rsplit("/", 1)[-1] for entry in manager.loaded()] == ["tiny-pix2pix"]
+    result = executor.run(generate(seed=2))
+    image_of(result)
+    assert result.nodes["model"].status == "cached"
+    assert manager.load_count == 3
