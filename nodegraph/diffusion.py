@@ -481,7 +481,7 @@ def _encode_with_diffusers(pipe: Any, encode: Callable, prompt: str, negative: s
 
     if len(encoded) == 2:  # Stable Diffusion 1.x and 2.x
         return {"prompt_embeds": encoded[0], "negative_prompt_embeds": encoded[1]}
-    if len(encoded) == 4:  # SDXL and SD3
+    if len(encoded) == 4:  # SDXL and SD3 (SDXL is tested with a tiny pipeline; SD3 is not)
         names = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds")
         return dict(zip(names, encoded))
     if len(encoded) == 3:  # Flux: (prompt_embeds, pooled_prompt_embeds, text_ids), no negative in the call

@@ -27,6 +27,7 @@ def models_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     pipe = build_pipeline(root / "diffusion" / "tiny-sd")
     build_pipeline(root / "diffusion" / "tiny-pix2pix", kind="pix2pix")
+    build_pipeline(root / "diffusion" / "tiny-sdxl", kind="sdxl")
     build_lora(root / "lora", pipe)
     write_ldm_checkpoint(pipe, root / "diffusion" / "tiny-single.safetensors")
     for leftover in (root / "diffusion").glob("*-tokenizer-source"):
@@ -250,6 +251,21 @@ def test_instruct_edit_needs_pix2pix(run, tmp_path):
     assert failure(run(document)).startswith("InstructEdit needs an instruct-pix2pix model")
 
 
+def test_sdxl_generate_then_edit(run, tmp_path):
+    document = generate(source="tiny-sdxl", extra={
+        "edit": {"type": "ImageToImage", "inputs": {
+            "model": link("model", "model"), "image": link("sample", "image"),
+            "conditioning": link("cond", "conditioning"), "strength": 0.5, "steps": 2, "seed": 2}},
+        "save": {"type": "SaveImage", "inputs": {"image": link("edit", "image")}},
+    })
+    result = run(document)
+    assert result.values["cond"]["conditioning"].tensors["pooled_prompt_embeds"].shape == (1, 32)
+    assert image_of(result).shape == (1, SIZE, SIZE, 3)
+    edited = image_of(result, "edit")
+    assert edited.shape == (1, SIZE, SIZE, 3)
+    assert not torch.allclose(edited, image_of(result), atol=1e-3)
+
+
 # LoRA -------------------------------------------------------------------------
 
 
@@ -347,7 +363,7 @@ def test_pickled_checkpoint_rejected(run, models_dir):
 def test_catalog_lists_models_folder(registry, manager):
     catalog = registry.catalog(manager)
     source = next(spec for spec in catalog["LoadDiffusionModel"]["inputs"] if spec["name"] == "source")
-    assert source["choices"] == ["embedded", "tiny-pix2pix", "tiny-sd", "tiny-single.safetensors"]
+    assert source["choices"] == ["embedded", "tiny-pix2pix", "tiny-sd", "tiny-sdxl", "tiny-single.safetensors"]
     lora = next(spec for spec in catalog["LoadLoRA"]["inputs"] if spec["name"] == "lora")
     assert lora["choices"] == ["tiny_lora.safetensors"]
 

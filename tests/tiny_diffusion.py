@@ -79,11 +79,16 @@ def build_pipeline(folder: Path, kind: str = "sd", scale: int = 1, seed: int = 0
     """Build a tiny pipeline, save it to `folder` as safetensors and return it.
 
     Args:
-        kind: "sd" (StableDiffusionPipeline) or "pix2pix" (StableDiffusionInstructPix2PixPipeline,
-            whose UNet takes 8 input channels: latents and the encoded source image).
+        kind: "sd" (StableDiffusionPipeline), "sdxl" (StableDiffusionXLPipeline) or "pix2pix"
+            (StableDiffusionInstructPix2PixPipeline, whose UNet takes 8 input channels:
+            latents and the encoded source image).
     """
     from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline
 
+    if kind == "sdxl":
+        pipe = _build_sdxl(folder, seed)
+        pipe.save_pretrained(folder, safe_serialization=True)
+        return pipe
     in_channels = 8 if kind == "pix2pix" else 4
     components = build_components(folder, unet_in_channels=in_channels, scale=scale, seed=seed)
     if kind == "pix2pix":
@@ -93,6 +98,35 @@ def build_pipeline(folder: Path, kind: str = "sd", scale: int = 1, seed: int = 0
         pipe = StableDiffusionPipeline(**components, requires_safety_checker=False)
     pipe.save_pretrained(folder, safe_serialization=True)
     return pipe
+
+
+def _build_sdxl(folder: Path, seed: int):
+    """Build a tiny SDXL pipeline: two text encoders, a UNet with the time-and-text added embedding."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    components = build_components(folder, seed=seed)
+    torch.manual_seed(seed)
+    # The UNet attends to both encoders' hidden states side by side (32 + 32), and its added
+    # embedding takes six time ids of 8 values each plus the second encoder's pooled 32 values.
+    components["unet"] = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=2 * TEXT_HIDDEN, norm_num_groups=32,
+    )
+    second_config = CLIPTextConfig(
+        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=TEXT_HIDDEN, intermediate_size=37,
+        layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=2, vocab_size=VOCAB_SIZE,
+        max_position_embeddings=77, projection_dim=TEXT_HIDDEN,
+    )
+    components["text_encoder_2"] = CLIPTextModelWithProjection(second_config)
+    components["tokenizer_2"] = components["tokenizer"]
+    for name in ("safety_checker", "feature_extractor", "image_encoder"):
+        components.pop(name)
+    return StableDiffusionXLPipeline(**components, force_zeros_for_empty_prompt=False)
 
 
 def build_lora(folder: Path, pipe, seed: int = 1, rank: int = 4) -> Path:
