@@ -54,7 +54,8 @@ def test_pil_round_trip_is_exact():
     tensor = pil_to_tensor(image)
     assert tensor.shape == (1, 16, 24, 3)
     assert tensor.dtype == torch.float32
-    assert 0.0 <= tensor.min() and tensor.max() <= 1.0
+    assert tensor.min() >= 0.0
+    assert tensor.max() <= 1.0
     back = tensor_to_pil(tensor)[0]
     assert np.array_equal(np.asarray(back), np.asarray(image))
 
@@ -95,7 +96,8 @@ def test_resize_keeps_range_and_size():
     images = pil_to_tensor(_gradient())
     resized = resize_images(images, 48, 32)
     assert resized.shape == (1, 32, 48, 3)
-    assert 0.0 <= resized.min() and resized.max() <= 1.0
+    assert resized.min() >= 0.0
+    assert resized.max() <= 1.0
     assert resize_masks(torch.ones(2, 16, 24), 12, 8).shape == (2, 8, 12)
 
 

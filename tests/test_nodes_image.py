@@ -88,7 +88,8 @@ def test_mask_feather_and_invert(executor):
     mask = result.values["mask"]["mask"][0]
     assert mask[0, 0].item() == pytest.approx(0.75)  # edge pixel: 1/4 of the way in, inverted
     assert mask[3, 3].item() == 0.0
-    assert 0.0 <= mask.min() and mask.max() <= 1.0
+    assert mask.min() >= 0.0
+    assert mask.max() <= 1.0
 
 
 def test_mask_outside_image(executor):
