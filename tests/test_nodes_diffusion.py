@@ -546,3 +546,19 @@ def test_budget_unloads_least_recent(registry, models_dir, tmp_path):
     image_of(result)
     assert result.nodes["model"].status == "cached"
     assert manager.load_count == 3
+
+
+def test_shipped_edit_workflow_runs(run, registry, fake_embedded):
+    import json
+
+    from nodegraph.resources import workflows_dir
+
+    document = json.loads((workflows_dir() / "generate-and-edit.json").read_text(encoding="utf-8"))
+    document["nodes"]["generate"]["inputs"].update(steps=2, width=32, height=32)
+    document["nodes"]["edit"]["inputs"]["steps"] = 2
+    assert validate(document, registry) == []
+    result = run(document, params={"target": "a cat among flowers"})
+    compare = result.values["compare"]["image"]
+    assert result.status == "succeeded"
+    assert compare.shape == (1, 16 + 32, 32 + 2 + 32, 3)  # label strip above; a 2-pixel gap between
+    assert [entry["filename"] for entry in result.outputs["save"]["images"]] == ["generate-and-edit_00001.png"]
