@@ -475,8 +475,11 @@ def _encode_with_diffusers(pipe: Any, encode: Callable, prompt: str, negative: s
         kwargs["do_classifier_free_guidance"] = True
     if "negative_prompt" in parameters:
         kwargs["negative_prompt"] = [negative]
-    if "prompt_2" in parameters:
-        kwargs["prompt_2"] = None
+    for name, parameter in parameters.items():
+        # SDXL, SD3 and Flux take optional texts for their second and third encoders
+        # (prompt_2, prompt_3, negative_prompt_2...); None makes them reuse the first one.
+        if re.fullmatch(r"(negative_)?prompt_\d", name):
+            kwargs[name] = None
     encoded = encode(**kwargs)
 
     if len(encoded) == 2:  # Stable Diffusion 1.x and 2.x

@@ -336,7 +336,7 @@ def _sample(ctx, model: DiffusionModel, request: SamplingRequest) -> Any:
         "prompt": conditioning.prompt if conditioning is not None else request.prompt,
         "negative": conditioning.negative if conditioning is not None else request.negative,
         "steps": request.steps,
-        "sampler": model.scheduler,
+        "sampler": _scheduler_name(ctx, model),
         "guidance": request.guidance,
         "seed": request.seed,
         "width": images.shape[2],
@@ -350,6 +350,12 @@ def _sample(ctx, model: DiffusionModel, request: SamplingRequest) -> Any:
     if model.loras:
         info["loras"] = [Path(lora.path).stem for lora in model.loras]
     return attach_generation(images, info)
+
+
+def _scheduler_name(ctx, model: DiffusionModel) -> str:
+    if model.scheduler != "default" or model.kind == EMBEDDED:
+        return model.scheduler
+    return type(model.pipeline(ctx.models).scheduler).__name__
 
 
 def _check_side(name: str, value: int) -> None:

@@ -461,7 +461,7 @@ def test_saved_png_carries_workflow(run, registry, tmp_path):
     assert metadata.workflow["nodes"]["sample"]["inputs"]["seed"] == 11
     assert validate(metadata.workflow, registry) == []
     assert metadata.parameters.splitlines()[0] == "a red ball on the grass"
-    assert "Steps: 2, Sampler: default, CFG scale: 5.0, Seed: 11, Size: 32x32, Model: tiny-sd" in metadata.parameters
+    assert "Steps: 2, Sampler: DDIMScheduler, CFG scale: 5.0, Seed: 11, Size: 32x32, Model: tiny-sd" in metadata.parameters
 
     again = run(document, params={"seed": 11})
     assert [entry["filename"] for entry in again.outputs["save"]["images"]] == ["tiny/cat_00002.png"]
