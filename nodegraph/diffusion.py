@@ -241,9 +241,10 @@ def resolve_source(source: str, models: "ModelManager | None") -> tuple[str, str
         )
     if _HUB_ID.match(source):
         return "hub", source
+    available = ", ".join(choices_of_models(models)[:20])
     raise ModelUnavailable(
         f"diffusion model {source!r} is neither a file, a folder nor a Hugging Face id (owner/name); "
-        "choose one of the listed models or give a path"
+        f"use one of: {available}, or give a path"
     )
 
 

@@ -98,9 +98,11 @@ def test_source_missing_file():
         resolve_source("absent.safetensors", None)
 
 
-def test_source_neither_path_nor_id():
-    with pytest.raises(ModelUnavailable, match="is neither a file, a folder nor a Hugging Face id"):
-        resolve_source("not a model", None)
+def test_source_neither_path_nor_id(tiny):
+    with pytest.raises(ModelUnavailable) as raised:
+        resolve_source("not a model", ModelManager(models_dir=tiny[0]))
+    assert str(raised.value) == ("diffusion model 'not a model' is neither a file, a folder nor a Hugging Face id "
+                                 "(owner/name); use one of: embedded, tiny-sd, or give a path")
 
 
 def test_device_auto_on_cpu_machine():
