@@ -113,9 +113,10 @@ class LoadLoRA(Node):
 
     def run(self, ctx, model: DiffusionModel, lora: str, weight: float) -> dict[str, Any]:
         path = _lora_path(ctx, lora)
-        with_lora = model.with_lora(LoraSpec(str(path), float(weight)))
-        with_lora.pipeline(ctx.models)
-        return {"model": with_lora}
+        _check_safetensors(path)
+        # The copy with the LoRAs is built when a node first uses the model, so a chain of
+        # LoadLoRA nodes makes one copy with all of them, not one per link.
+        return {"model": model.with_lora(LoraSpec(str(path), float(weight)))}
 
 
 def _lora_path(ctx, lora: str) -> Path:
@@ -133,6 +134,18 @@ def _lora_path(ctx, lora: str) -> Path:
     if path.suffix.lower() != ".safetensors":
         raise NodeError(f"input 'lora' is {path.name!r}; only .safetensors LoRA files are loaded (pickled files can run code)")
     return path
+
+
+def _check_safetensors(path: Path) -> None:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            empty = not list(handle.keys())
+    except (SafetensorError, OSError) as error:
+        raise NodeError(f"input 'lora' is {path.name!r}, which is not a readable .safetensors file ({error})") from error
+    if empty:
+        raise NodeError(f"input 'lora' is {path.name!r}, which contains no tensors")
 
 
 class EncodePrompt(Node):

@@ -308,8 +308,9 @@ def test_lora_chain_is_one_model(run, manager):
     document["nodes"]["sample"]["inputs"]["model"] = link("lora2", "model")
     image = image_of(run(document))
     assert image.shape == (1, SIZE, SIZE, 3)
-    keys = [entry["key"] for entry in manager.loaded()]
-    assert any(key.count("tiny_lora.safetensors@0.5") == 2 for key in keys)
+    lora_keys = [entry["key"] for entry in manager.loaded() if "lora=" in entry["key"]]
+    assert len(lora_keys) == 1
+    assert lora_keys[0].count("tiny_lora.safetensors@0.5") == 2
 
 
 def test_lora_missing_file(run):
@@ -562,3 +563,15 @@ def test_shipped_edit_workflow_runs(run, registry, fake_embedded):
     assert result.status == "succeeded"
     assert compare.shape == (1, 16 + 32, 32 + 2 + 32, 3)  # label strip above; a 2-pixel gap between
     assert [entry["filename"] for entry in result.outputs["save"]["images"]] == ["generate-and-edit_00001.png"]
+
+
+def test_lora_not_safetensors(run, models_dir):
+    broken = models_dir / "lora" / "broken.safetensors"
+    broken.write_bytes(b"\x00" * 16)
+    document = lora_workflow()
+    document["nodes"]["lora"]["inputs"]["lora"] = "broken.safetensors"
+    try:
+        message = failure(run(document))
+    finally:
+        broken.unlink()
+    assert message.startswith("input 'lora' is 'broken.safetensors', which is not a readable .safetensors file")
