@@ -362,6 +362,9 @@ def _sample(ctx, model: DiffusionModel, request: SamplingRequest) -> Any:
         info["image_guidance"] = request.image_guidance
     if model.loras:
         info["loras"] = [Path(lora.path).stem for lora in model.loras]
+    if model.kind != EMBEDDED:
+        # Image i of a batch is drawn with seed + i (nodegraph.diffusion.seeded_generators).
+        info["seeds"] = [(request.seed + index) % 2**64 for index in range(images.shape[0])]
     return attach_generation(images, info)
 
 

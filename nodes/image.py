@@ -87,9 +87,12 @@ class SaveImage(Node):
         from nodegraph.images import generation_of, tensor_to_pil
         from nodegraph.pngmeta import build_pnginfo
 
-        pnginfo = build_pnginfo(ctx.workflow, ctx.params, generation_of(image))
+        generation = generation_of(image)
         saved = []
-        for picture in tensor_to_pil(image):
+        for index, picture in enumerate(tensor_to_pil(image)):
+            if generation is not None and len(generation.get("seeds", ())) > index:
+                generation = {**generation, "seed": generation["seeds"][index]}
+            pnginfo = build_pnginfo(ctx.workflow, ctx.params, generation)
             path = _next_path(Path(ctx.output_dir), filename_prefix)
             picture.save(path, format="PNG", pnginfo=pnginfo, compress_level=4)
             saved.append(_display_entry("output", Path(ctx.output_dir), path))

@@ -575,3 +575,11 @@ def test_lora_not_safetensors(run, models_dir):
     finally:
         broken.unlink()
     assert message.startswith("input 'lora' is 'broken.safetensors', which is not a readable .safetensors file")
+
+
+def test_saved_batch_records_each_seed(run):
+    document = generate(seed=20, batch=2, extra={
+        "save": {"type": "SaveImage", "inputs": {"image": link("sample", "image"), "filename_prefix": "batch"}}})
+    saved = run(document).outputs["save"]["images"]
+    seeds = [read_png_metadata(entry["path"]).parameters.split("Seed: ")[1].split(",")[0] for entry in saved]
+    assert seeds == ["20", "21"]
