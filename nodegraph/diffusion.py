@@ -412,6 +412,9 @@ def apply_loras(base: Any, model: DiffusionModel) -> Any:
     The components LoRA changes (UNet or transformer, text encoders) are deep-copied; the
     VAE, tokenizers and the rest are shared with the base pipeline.
 
+    NOTE: the model manager estimates a pipeline's size from all its components, so it
+    counts the shared VAE of a copy a second time and may unload models a little early.
+
     Raises:
         NodeError: the pipeline takes no LoRA weights, or a file does not fit the model.
     """

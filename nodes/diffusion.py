@@ -79,6 +79,8 @@ class LoadDiffusionModel(Node):
     def run(self, ctx, source: str, scheduler: str, device: str, dtype: str, config: str = "") -> dict[str, Any]:
         from nodegraph.diffusion import resolve_device, resolve_dtype, resolve_source
 
+        if scheduler not in SCHEDULERS:
+            raise NodeError(f"input 'scheduler' is {scheduler!r}; use one of {', '.join(SCHEDULERS)}")
         kind, resolved = resolve_source(source, ctx.models)
         if config and kind != "single_file":
             ctx.warn(f"input 'config' is used only for a single .safetensors checkpoint; ignored for {source!r}")
@@ -88,8 +90,6 @@ class LoadDiffusionModel(Node):
             config = str(config_path.resolve()) if config_path.exists() else config
         device = resolve_device(device)
         model = DiffusionModel(resolved, kind, device, resolve_dtype(dtype, device), scheduler, config)
-        if scheduler not in SCHEDULERS:
-            raise NodeError(f"input 'scheduler' is {scheduler!r}; use one of {', '.join(SCHEDULERS)}")
         model.pipeline(ctx.models)
         return {"model": model}
 
