@@ -36,13 +36,19 @@ class LoadImage(Node):
     outputs = (Output("image", IMAGE), Output("mask", MASK))
 
     def fingerprint(self, ctx, literals: dict[str, Any]) -> str | None:
-        # The file can change between runs under the same name: key on its size and mtime.
+        # The file can change between runs under the same name, within one tick of the file
+        # system's modification time: key on a hash of its content.
+        import hashlib
+
         try:
             path = _input_path(ctx, literals.get("image", ""))
-            stat = path.stat()
+            hasher = hashlib.blake2b(digest_size=16)
+            with open(path, "rb") as file:
+                for block in iter(lambda: file.read(1 << 20), b""):
+                    hasher.update(block)
         except (NodeError, OSError):
             return "missing"
-        return f"{stat.st_size}:{stat.st_mtime_ns}"
+        return hasher.hexdigest()
 
     def run(self, ctx, image: str) -> dict[str, Any]:
         from nodegraph.images import load_image
