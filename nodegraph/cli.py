@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import sys
 import threading
@@ -103,8 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument("-o", "--output", type=Path, default=None, metavar="CHART.mmd", help="where to write (default: stdout)")
     exporter.set_defaults(handler=command_export_mermaid)
 
-    demo = commands.add_parser("demo", help="run the main example on two inputs and print what happened")
+    demo = commands.add_parser("demo", help="run prompt-to-image on a vague and a detailed prompt and print what happened")
     demo.add_argument("--out", type=Path, default=Path("output"), metavar="DIR", help="folder for saved outputs (default: ./output)")
+    demo.add_argument("--prompt", action="append", default=None, metavar="TEXT",
+                      help="run this prompt instead of the two built-in ones (repeatable)")
+    demo.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assignments",
+                      help="set a param of prompt-to-image, e.g. model=/path/to/sd-turbo or llm_base_url=...")
     demo.set_defaults(handler=command_demo)
 
     workflows = commands.add_parser("workflows", help="list the example workflows shipped with nodegraph")
@@ -154,6 +159,12 @@ def configure_logging(verbosity: int) -> None:
     """Log warnings (more with -v) to stderr in one line each, and everything with tracebacks to a file."""
     from nodegraph.models import default_cache_dir
 
+    if verbosity == 0:
+        # transformers and diffusers print import notes and loading bars that mean nothing
+        # to a user of the CLI; -v lets them through.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     console = logging.StreamHandler(sys.stderr)
@@ -285,9 +296,10 @@ def command_export_mermaid(args: argparse.Namespace) -> int:
 
 
 def command_demo(args: argparse.Namespace) -> int:
-    from nodegraph.demo import run_demo
+    from nodegraph.demo import DEMO_PROMPTS, run_demo
 
-    return run_demo(args.out)
+    prompts = tuple(args.prompt) if args.prompt else DEMO_PROMPTS
+    return run_demo(args.out, prompts, parse_assignments(args.assignments))
 
 
 def command_workflows(args: argparse.Namespace) -> int:

@@ -322,14 +322,21 @@ def _load_embedded(device: str, dtype: "torch.dtype") -> Any:
 
 def _load_pretrained(model: DiffusionModel, dtype: "torch.dtype") -> Any:
     from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
 
     offline = _hub_offline()
+    # Loading is reported by the manager's log; diffusers' own bar would only clutter stderr.
+    bars_were_on = diffusers_logging.is_progress_bar_enabled()
+    diffusers_logging.disable_progress_bar()
     try:
         return DiffusionPipeline.from_pretrained(
             model.source, dtype=dtype, use_safetensors=True, local_files_only=offline or model.kind == "folder",
         )
     except (OSError, ValueError, EnvironmentError) as error:
         raise ModelUnavailable(_load_failure(model, error, offline)) from error
+    finally:
+        if bars_were_on:
+            diffusers_logging.enable_progress_bar()
 
 
 def _load_single_file(model: DiffusionModel, dtype: "torch.dtype") -> Any:
