@@ -170,8 +170,9 @@ def configure_logging(verbosity: int) -> None:
     console = logging.StreamHandler(sys.stderr)
     console.setLevel([logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity, 2)])
     console.setFormatter(_NoTraceback("%(levelname)s %(name)s: %(message)s"))
-    # Failed nodes are reported by the CLI itself; their tracebacks go to the log file only.
-    console.addFilter(lambda record: record.exc_info is None or verbosity > 0)
+    # Failed nodes and node warnings reach the user through run events, which the CLI
+    # prints itself; tracebacks go to the log file only.
+    console.addFilter(lambda record: verbosity > 0 or (record.exc_info is None and not record.name.startswith("nodegraph.node.")))
     root.addHandler(console)
     log_dir = default_cache_dir() / "logs"
     try:

@@ -64,7 +64,7 @@ def _print_run(result, document: dict, warnings: list[str], stream: TextIO) -> N
         if rewrite.get("ok"):
             print("  branch: low, so the LLM rewrote the prompt", file=stream)
         else:
-            print("  branch: low, but the LLM's rewrites failed their checks, so the prompt was kept", file=stream)
+            print("  branch: low, but no rewrite passed the checks (see the warning), so the prompt was kept", file=stream)
     print(f"  prompt used: {result.outputs['show_prompt']['text'][0]}", file=stream)
     for image in result.outputs.get("save", {}).get("images", []):
         print(f"  image: {image['path']}", file=stream)

@@ -131,6 +131,11 @@ class LLMHandle:
             described["model"] = self.spec.model
         return described
 
+    @property
+    def english_only(self) -> bool:
+        """Whether the model reads and writes only English (the embedded SmolLM2 does)."""
+        return self.spec.source == EMBEDDED
+
     def as_text(self) -> str:
         return f"LLM {self.spec.backend}: {self.spec.source}" + (f" ({self.spec.model})" if self.spec.model else "")
 

@@ -242,11 +242,19 @@ class LLMRewrite(Node):
 
     def run(self, ctx, llm, prompt: str, instruction: str = "", target_language: str = "en", max_words: int = 60,
             seed: int = 0) -> dict[str, Any]:
-        from nodegraph.quality import LANGUAGE_NAMES
+        from nodegraph.quality import LANGUAGE_NAMES, detect_language
 
         if not prompt.strip():
             raise NodeError("input 'prompt' is empty; there is nothing to rewrite")
         language = LANGUAGE_NAMES.get(target_language, target_language)
+        prompt_language = detect_language(prompt)
+        if getattr(llm, "english_only", False) and (prompt_language != "en" or target_language != "en"):
+            # A small English-only model answers such a request with fluent, unrelated English.
+            found = LANGUAGE_NAMES.get(prompt_language, prompt_language)
+            ctx.warn(f"the embedded LLM reads and writes only English, and this prompt is in {found} "
+                     f"(target language {language}); connect a multilingual LLM, e.g. Qwen through Ollama, "
+                     "to rewrite or translate it; passing the input prompt on unchanged")
+            return {"prompt": prompt, "ok": False}
         request, system, echo_source = self.messages(prompt.strip(), instruction, language, max_words)
         failures: list[str] = []
         for attempt in range(REWRITE_ATTEMPTS):

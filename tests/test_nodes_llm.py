@@ -376,3 +376,24 @@ def test_flow_with_real_smollm2(executor, monkeypatch):
         assert "dog" in rewritten.lower()
     else:
         assert rewritten == "dog"
+
+
+def test_rewrite_chinese_prompt_with_embedded_llm_warns(executor, events):
+    # A stand-in under the embedded model's key: the guard must decide before it is asked anything.
+    backend = ScriptedBackend(["A fluent English answer about something else."])
+    executor.models.load(LLMSpec("embedded", "smollm2", device="cpu", dtype="auto").key, lambda: backend)
+    document = workflow({
+        "llm": {"type": "LoadLLM", "inputs": {"source": "smollm2"}},
+        "rewrite": {"type": "LLMRewrite", "inputs": {"llm": link("llm", "llm"), "prompt": "一只可爱的小狗在草地上玩耍。"}},
+        "show": {"type": "ShowText", "inputs": {"text": link("rewrite", "prompt")}},
+        "ok": {"type": "ShowText", "inputs": {"text": link("rewrite", "ok")}},
+    })
+    result = executor.run(document, on_event=events)
+
+    assert result.status == "succeeded", result.error
+    assert result.outputs["show"] == {"text": ["一只可爱的小狗在草地上玩耍。"]}
+    assert result.outputs["ok"] == {"text": ["false"]}
+    (warning,) = events.of("node.warning")
+    assert warning["node"] == "rewrite"
+    assert "reads and writes only English, and this prompt is in Chinese" in warning["message"]
+    assert backend.calls == []
