@@ -196,7 +196,7 @@ async def post_run(request: web.Request) -> web.Response:
 
 
 async def post_mermaid_export(request: web.Request) -> web.Response:
-    """Answer `{"mermaid": TEXT}`: the workflow as the flowchart `nodegraph export-mermaid` writes."""
+    """Return `{"mermaid": TEXT}`: the workflow as the flowchart `nodegraph export-mermaid` writes."""
     state = request.app[STATE]
     try:
         body = await read_body(request, state.limits.max_body_bytes)
