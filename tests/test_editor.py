@@ -639,17 +639,17 @@ IMAGE_ROUND_TRIP = document({
 }, params={"prefix": ["save", "filename_prefix"]})
 
 
-def write_input_png(server: Server, name: str = "dot.png") -> None:
+def write_png(path: Path) -> Path:
     from PIL import Image
 
-    folder = server.data_dir / "input"
-    folder.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (24, 16), (200, 60, 30)).save(folder / name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (24, 16), (200, 60, 30)).save(path)
+    return path
 
 
 def test_drop_png_saved_by_save_image(editor, server):
     # A real run of LoadImage -> SaveImage on the server, with a param value that differs from the document.
-    write_input_png(server)
+    write_png(server.data_dir / "input" / "dot.png")
     run = json.loads(server.request("/api/runs", {"workflow": IMAGE_ROUND_TRIP, "params": {"prefix": "dropped"}}))
     record = server.wait_for_run(run["id"])
     assert record["status"] == "succeeded", record
@@ -854,10 +854,17 @@ def test_reconnects_after_server_restart(context, tmp_path):
 def test_token_from_page_address(context, tmp_path):
     server = Server(tmp_path / "data", token="s3cret").start()
     try:
-        write_input_png(server)
         editor = EditorPage(context.new_page(), server.url + "/?token=s3cret").open()
-        editor.load(IMAGE_ROUND_TRIP)
-        # The upload widget's preview is an /api/files URL: it loads only with the token on it.
+        empty = json.loads(json.dumps(IMAGE_ROUND_TRIP))
+        empty["nodes"]["load"]["inputs"]["image"] = ""
+        editor.load(empty)
+
+        # The upload goes through with the header; the preview is an /api/files URL that loads only with the token.
+        picture = write_png(tmp_path / "dot.png")
+        rect = editor.widget("load", "image")
+        editor.page.mouse.click(rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] * 0.75)
+        editor.page.set_input_files("input[type=file]", str(picture))
+        editor.page.wait_for_function("window.nodegraphEditor.graph().nodes.load.inputs.image === 'dot.png'")
         editor.page.wait_for_function("window.nodegraphEditor.images().includes('/api/files/input/dot.png?token=s3cret')")
 
         # Queueing validates and posts with the header; node states arrive only over the WebSocket.
@@ -884,7 +891,8 @@ def test_token_from_page_address(context, tmp_path):
 
         # Without the token, or with a wrong one, the page says what to do.
         for address, message in [
-            ("/", "The server requires a token. Open the editor with the token in the address: /?token=TOKEN"),
+            ("/", "The server requires a token. Open the editor with the token in the address: "
+                  f"{server.url}/?token=TOKEN"),
             ("/?token=wrong", "The server refused the token in the page address. Check it and reload the page."),
         ]:
             refused = EditorPage(context.new_page(), server.url + address)

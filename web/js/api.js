@@ -27,7 +27,8 @@ export class ApiError extends Error {
 
 // What a 401 means depends on whether the page address carried a token at all.
 export function unauthorizedMessage() {
-  return TOKEN ? t('error.token_rejected') : t('error.token_missing');
+  return TOKEN ? t('error.token_rejected')
+    : t('error.token_missing', { address: `${location.origin}${location.pathname}?token=TOKEN` });
 }
 
 async function request(method, path, body) {

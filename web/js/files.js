@@ -213,7 +213,11 @@ export class Files {
         element('button', { class: 'mermaid-copy', onclick: copy }, t('mermaid.copy')),
         element('button', { class: 'mermaid-download',
           onclick: () => saveText(text, 'text/vnd.mermaid', `${this.stem()}.mmd`) }, t('mermaid.download'))));
-    await dialog(t('mermaid.title'), body, [{ label: t('dialog.close'), primary: true, value: () => null }]);
+    const shown = dialog(t('mermaid.title'), body, [{ label: t('dialog.close'), primary: true, value: () => null }]);
+    // The dialog focuses the text; show its first line, not its end.
+    area.setSelectionRange(0, 0);
+    area.scrollTop = 0;
+    await shown;
   }
 
 }
