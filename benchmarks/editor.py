@@ -9,6 +9,7 @@ At "fit" zoom (all 500 nodes on screen, drawn without text), at 45 % (just above
 and widgets are drawn: the most work per frame) and at 100 % (culling leaves most nodes out).
 
 Usage: PYTHONPATH=. python benchmarks/editor.py [--nodes 500] [--screenshot docs/editor.png]
+       [--flow-screenshot docs/editor-prompt-to-image.png]
 """
 
 from __future__ import annotations
@@ -137,15 +138,29 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not start within 30 s")
 
 
-def screenshot(page, path: Path) -> None:
-    """Open the seed example from the File menu, run it, and save a picture of the editor."""
+def open_example(page, name: str) -> None:
     page.click(".menubar [data-menu='file']")
     page.hover(".menu-item[data-menu-id='examples']")
-    page.locator(".menu-item[data-menu-id^='example-']").first.click()
+    page.locator(f".menu-item[data-menu-id='example-{name}']").click()
     page.wait_for_function("Object.keys(window.nodegraphEditor.graph().nodes).length > 0")
+
+
+def screenshot(page, path: Path) -> None:
+    """Open the text-branching example from the File menu, run it, and save a picture of the editor."""
+    open_example(page, "text-branching")
     page.keyboard.press("Control+Enter")
     page.wait_for_function("window.nodegraphEditor.status() === 'succeeded'")
     page.mouse.click(5, 780)  # deselect, so no node has the selection outline
+    page.wait_for_timeout(200)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+
+
+def flow_screenshot(page, path: Path) -> None:
+    """Open the prompt-to-image example in a wide window, fit it to the view and save a picture (no run)."""
+    page.set_viewport_size({"width": 1800, "height": 640})
+    open_example(page, "prompt-to-image")
+    page.keyboard.press(".")
     page.wait_for_timeout(200)
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
@@ -155,7 +170,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5, help="how many times to open the workflow")
-    parser.add_argument("--screenshot", type=Path, help="also save a screenshot of the seed example here")
+    parser.add_argument("--screenshot", type=Path, help="also save a screenshot of the text-branching example here")
+    parser.add_argument("--flow-screenshot", type=Path, help="also save a screenshot of the prompt-to-image example here")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -179,6 +195,8 @@ def main() -> None:
                     results[f"pan at {target:.0%} zoom"] = pan(page)
                 if args.screenshot:
                     screenshot(page, args.screenshot)
+                if args.flow_screenshot:
+                    flow_screenshot(page, args.flow_screenshot)
                 version = browser.version
                 browser.close()
         finally:

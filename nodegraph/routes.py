@@ -195,6 +195,45 @@ async def post_run(request: web.Request) -> web.Response:
                              headers={"Location": f"/api/runs/{record.id}"})
 
 
+async def post_mermaid_export(request: web.Request) -> web.Response:
+    """Return `{"mermaid": TEXT}`: the workflow as the flowchart `nodegraph export-mermaid` writes."""
+    state = request.app[STATE]
+    try:
+        body = await read_body(request, state.limits.max_body_bytes)
+    except BodyTooLarge as error:
+        return too_large_response(error)
+    try:
+        chart = await asyncio.to_thread(_export_mermaid, body, state.registry, state.limits)
+    except WorkflowInvalid as invalid:
+        return problems_response(400, invalid.problems)
+    return web.json_response({"mermaid": chart})
+
+
+def _export_mermaid(body: bytes, registry: Registry, limits: Limits) -> str:
+    """Check the shape of `{"workflow": DOCUMENT}` (or a bare document) and write its flowchart.
+
+    Only the shape is checked, as when saving: a workflow with graph errors still has a chart.
+
+    Raises:
+        WorkflowInvalid: the body is not JSON, not a workflow, or has too many nodes.
+    """
+    from nodegraph.mermaid import export_chart
+
+    envelope = _parse_json(body)
+    if isinstance(envelope, dict) and "workflow" in envelope:
+        unknown = sorted(set(envelope) - {"workflow"})
+        if unknown:
+            raise WorkflowInvalid([Problem("invalid_request", f"unknown request fields {unknown}; "
+                                                              "an export request has only workflow")])
+        envelope = envelope["workflow"]
+    document = workflow_document.check(envelope)
+    if len(document["nodes"]) > limits.max_workflow_nodes:
+        raise WorkflowInvalid([Problem(
+            "too_many_nodes", f"the workflow has {len(document['nodes'])} nodes, over the server's limit of "
+                              f"{limits.max_workflow_nodes}; split it or raise the limit (--max-nodes)")])
+    return export_chart(document, registry)
+
+
 # Runs ----------------------------------------------------------------------------
 
 
@@ -595,6 +634,7 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/api/openapi.json", get_openapi)
     router.add_post("/api/validate", post_validate)
     router.add_post("/api/runs", post_run)
+    router.add_post("/api/mermaid/export", post_mermaid_export)
     router.add_get("/api/runs", get_runs)
     router.add_get("/api/runs/{run_id}", get_run)
     router.add_get("/api/runs/{run_id}/workflow", get_run_workflow)

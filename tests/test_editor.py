@@ -31,7 +31,8 @@ SHIPPED = sorted((REPO / "workflows").glob("*.json"))
 
 LAUNCHER = (
     "import sys; from pathlib import Path; from nodegraph.server import ServerConfig, serve; "
-    "serve(ServerConfig(port=int(sys.argv[1]), data_dir=Path(sys.argv[2]), nodes_dirs=[Path(sys.argv[3])]))"
+    "serve(ServerConfig(port=int(sys.argv[1]), data_dir=Path(sys.argv[2]), nodes_dirs=[Path(sys.argv[3])], "
+    "token=sys.argv[4] if len(sys.argv) > 4 else None))"
 )
 
 
@@ -45,26 +46,28 @@ def free_port() -> int:
 
 
 class Server:
-    """A `nodegraph` server process on 127.0.0.1, with the test node pack loaded."""
+    """A `nodegraph` server process on 127.0.0.1, with the test node pack loaded (and a token, when given)."""
 
-    def __init__(self, data_dir: Path, port: int | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, token: str | None = None):
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.token = token
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Server":
         env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
         log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
-        self.process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(self.port), str(self.data_dir), str(TEST_NODES)],
+        command = [sys.executable, "-c", LAUNCHER, str(self.port), str(self.data_dir), str(TEST_NODES)]
+        self.process = subprocess.Popen(command + ([self.token] if self.token else []),
                                         env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.process.returncode}; see {log.name}")
             try:
-                with urllib.request.urlopen(self.url + "/api/nodes", timeout=2):
-                    return self
+                self.get_json("/api/nodes")
+                return self
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("the server did not answer within 30 s")
@@ -74,9 +77,26 @@ class Server:
             self.process.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
             self.process.wait(timeout=15)
 
+    def request(self, path: str, body: dict | None = None) -> bytes:
+        """GET (or POST `body` as JSON) with the token, as a script would."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body).encode()
+        with urllib.request.urlopen(urllib.request.Request(self.url + path, data=data, headers=headers),
+                                    timeout=5) as response:
+            return response.read()
+
     def get_json(self, path: str):
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
-            return json.loads(response.read())
+        return json.loads(self.request(path))
+
+    def wait_for_run(self, run_id: str) -> dict:
+        deadline = time.monotonic() + 120
+        while (record := self.get_json(f"/api/runs/{run_id}"))["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, f"run {run_id} is still {record['status']}"
+            time.sleep(0.1)
+        return record
 
 
 @pytest.fixture(scope="module")
@@ -599,8 +619,8 @@ def drop_file(editor: EditorPage, name: str, data: bytes, mime: str) -> None:
 
 @pytest.mark.parametrize("chunk", ["iTXt", "zTXt", "tEXt"])
 def test_drop_png_with_workflow_chunk(editor, chunk):
-    # NOTE: SaveImage is not on this branch yet. These PNGs carry the chunks it writes:
-    # `nodegraph:workflow` and `nodegraph:params`, compressed iTXt, built with Pillow as SaveImage does.
+    # The chunks SaveImage writes (`nodegraph:workflow`, `nodegraph:params`), in each kind of PNG text chunk;
+    # test_drop_png_saved_by_save_image drops a PNG from a real run.
     shipped = json.loads((REPO / "workflows" / "text-branching.json").read_text(encoding="utf-8"))
     chunks = {"nodegraph:workflow": json.dumps(shipped), "nodegraph:params": json.dumps({"score": "0.3"})}
     drop_file(editor, "made.png", png_with_text(chunks, chunk), "image/png")
@@ -609,6 +629,37 @@ def test_drop_png_with_workflow_chunk(editor, chunk):
     # The run's param values are written into the inputs they target, converted by the input's type.
     expected = json.loads(json.dumps(shipped))
     expected["nodes"]["score"]["inputs"]["value"] = 0.3
+    assert editor.graph() == expected
+
+
+IMAGE_ROUND_TRIP = document({
+    "load": {"type": "LoadImage", "inputs": {"image": "dot.png"}, "ui": {"pos": [0, 0]}},
+    "save": {"type": "SaveImage", "inputs": {"image": {"from": ["load", "image"]}, "filename_prefix": "roundtrip"},
+             "ui": {"pos": [380, 0]}},
+}, params={"prefix": ["save", "filename_prefix"]})
+
+
+def write_png(path: Path) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (24, 16), (200, 60, 30)).save(path)
+    return path
+
+
+def test_drop_png_saved_by_save_image(editor, server):
+    # A real run of LoadImage -> SaveImage on the server, with a param value that differs from the document.
+    write_png(server.data_dir / "input" / "dot.png")
+    run = json.loads(server.request("/api/runs", {"workflow": IMAGE_ROUND_TRIP, "params": {"prefix": "dropped"}}))
+    record = server.wait_for_run(run["id"])
+    assert record["status"] == "succeeded", record
+    image = record["outputs"]["save"]["images"][0]
+    assert image["filename"].startswith("dropped")
+
+    drop_file(editor, image["filename"], server.request(image["url"]), "image/png")
+    editor.page.wait_for_function("Object.keys(window.nodegraphEditor.graph().nodes).length === 2")
+    expected = json.loads(json.dumps(IMAGE_ROUND_TRIP))
+    expected["nodes"]["save"]["inputs"]["filename_prefix"] = "dropped"
     assert editor.graph() == expected
 
 
@@ -635,6 +686,38 @@ def test_saved_document_loads_in_the_cli(editor, tmp_path):
     result = subprocess.run([sys.executable, "-m", "nodegraph", "validate", str(path)], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_export_mermaid_from_file_menu(editor, context, server, tmp_path):
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    shipped = json.loads((REPO / "workflows" / "text-branching.json").read_text(encoding="utf-8"))
+    editor.load(shipped)
+    editor.click_menu("file", "export-mermaid")
+    area = editor.page.locator(".dialog .mermaid-text")
+    area.wait_for()
+    assert editor.page.locator(".dialog h2").text_content() == "Mermaid flowchart"
+
+    # The text is what `nodegraph export-mermaid` prints for the same workflow.
+    path = tmp_path / "open.json"
+    path.write_text(json.dumps(editor.graph()), encoding="utf-8")
+    cli = subprocess.run([sys.executable, "-m", "nodegraph", "export-mermaid", str(path)], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path, check=True)
+    text = area.input_value()
+    assert text == cli.stdout
+    assert '    gate{"good enough? · QualityBranch"}' in text.splitlines()
+
+    editor.page.click(".dialog .mermaid-copy")
+    editor.page.wait_for_selector(".notice:has-text('Copied the flowchart.')")
+    assert editor.page.evaluate("() => navigator.clipboard.readText()") == text
+
+    with editor.page.expect_download() as download:
+        editor.page.click(".dialog .mermaid-download")
+    assert download.value.suggested_filename == "text-branching.mmd"
+    saved = tmp_path / "chart.mmd"
+    download.value.save_as(saved)
+    assert saved.read_text(encoding="utf-8") == text
+    editor.page.keyboard.press("Escape")
+    assert editor.page.locator(".dialog").count() == 0
 
 
 # ---- running -------------------------------------------------------------------------------------
@@ -764,6 +847,62 @@ def test_reconnects_after_server_restart(context, tmp_path):
         # While the server was away Chromium logs the refused WebSocket connections; nothing else is allowed.
         others = [problem for problem in editor.problems if "WebSocket connection" not in problem]
         assert others == []
+    finally:
+        server.stop()
+
+
+def test_token_from_page_address(context, tmp_path):
+    server = Server(tmp_path / "data", token="s3cret").start()
+    try:
+        editor = EditorPage(context.new_page(), server.url + "/?token=s3cret").open()
+        empty = json.loads(json.dumps(IMAGE_ROUND_TRIP))
+        empty["nodes"]["load"]["inputs"]["image"] = ""
+        editor.load(empty)
+
+        # The upload goes through with the header; the preview is an /api/files URL that loads only with the token.
+        picture = write_png(tmp_path / "dot.png")
+        rect = editor.widget("load", "image")
+        editor.page.mouse.click(rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] * 0.75)
+        editor.page.set_input_files("input[type=file]", str(picture))
+        editor.page.wait_for_function("window.nodegraphEditor.graph().nodes.load.inputs.image === 'dot.png'")
+        editor.page.wait_for_function("window.nodegraphEditor.images().includes('/api/files/input/dot.png?token=s3cret')")
+
+        # Queueing validates and posts with the header; node states arrive only over the WebSocket.
+        editor.page.keyboard.press("Control+Enter")
+        editor.page.wait_for_function("window.nodegraphEditor.status() === 'succeeded'", timeout=60000)
+        assert editor.hook("state('save')")["status"] == "finished"
+        editor.page.wait_for_function(
+            "window.nodegraphEditor.images().some((url) => /^\\/api\\/files\\/output\\/.+\\?token=s3cret$/.test(url))")
+
+        # Saving works, and the token is in nothing the editor writes.
+        editor.click_menu("file", "save-as")
+        editor.page.fill(".dialog-input", "with token")
+        editor.page.keyboard.press("Enter")
+        editor.page.wait_for_selector(".notice:has-text('Saved as')")
+        saved = server.request("/api/workflows/with token".replace(" ", "%20")).decode()
+        with editor.page.expect_download() as download:
+            editor.click_menu("file", "download")
+        downloaded = Path(download.value.path()).read_text(encoding="utf-8")
+        assert json.loads(downloaded) == IMAGE_ROUND_TRIP
+        assert json.loads(saved) == IMAGE_ROUND_TRIP | {"name": "with token"}
+        assert "s3cret" not in saved + downloaded
+        assert editor.page.evaluate("() => JSON.stringify({ ...localStorage })").find("s3cret") == -1
+        assert editor.problems == []
+
+        # Without the token, or with a wrong one, the page says what to do.
+        for address, message in [
+            ("/", "The server requires a token. Open the editor with the token in the address: "
+                  f"{server.url}/?token=TOKEN"),
+            ("/?token=wrong", "The server refused the token in the page address. Check it and reload the page."),
+        ]:
+            refused = EditorPage(context.new_page(), server.url + address)
+            refused.page.goto(refused.url)
+            refused.page.wait_for_selector("#startup-error:not([hidden])")
+            assert refused.page.locator("#startup-error").text_content() == message
+            # Chromium logs the refused request, and the editor logs why it could not start; nothing else.
+            others = [problem for problem in refused.problems
+                      if "status of 401" not in problem and message not in problem]
+            assert others == []
     finally:
         server.stop()
 

@@ -201,6 +201,38 @@ async def test_invalid_params_rejected(client):
     assert [error["code"] for error in errors] == ["unknown_param"]
 
 
+async def test_mermaid_export(client, server_registry):
+    from nodegraph.mermaid import export_chart, import_chart
+
+    document = text_workflow("a red ball")
+    response = await client.post("/api/mermaid/export", json={"workflow": document})
+    assert response.status == 200, await response.text()
+    chart = (await response.json())["mermaid"]
+    assert chart == export_chart(document, server_registry)
+    assert chart.splitlines()[:4] == ['flowchart LR', '    t["t · Text"]', '    show(["show · ShowText"])',
+                                      "    t -->|text→text| show"]
+    # The chart imports back as the same nodes and link.
+    imported, _ = import_chart(chart, server_registry)
+    assert {node["type"] for node in imported["nodes"].values()} == {"Text", "ShowText"}
+    # A bare document works too, and a workflow with graph errors still has a chart.
+    broken = workflow({"show": {"type": "ShowText", "inputs": {}}})
+    bare = await client.post("/api/mermaid/export", json=broken)
+    assert (await bare.json()) == {"mermaid": 'flowchart LR\n    show(["show · ShowText"])\n'}
+
+
+async def test_mermaid_export_rejects_bad_bodies(client):
+    not_workflow = await client.post("/api/mermaid/export", json={"workflow": {"nodes": []}})
+    assert not_workflow.status == 400
+    assert {error["code"] for error in (await not_workflow.json())["errors"]} == {"schema"}
+    extra = await client.post("/api/mermaid/export", json={"workflow": text_workflow(), "params": {}})
+    assert extra.status == 400
+    assert (await extra.json())["errors"][0]["message"] == (
+        "unknown request fields ['params']; an export request has only workflow")
+    garbage = await client.post("/api/mermaid/export", data=b"{nope", headers={"Content-Type": "application/json"})
+    assert garbage.status == 400
+    assert (await garbage.json())["errors"][0]["code"] == "invalid_json"
+
+
 async def test_malformed_request_fields(client):
     response = await client.post("/api/runs", json={"workflow": text_workflow(), "params": [1]})
     assert response.status == 400
@@ -773,6 +805,7 @@ async def test_responses_match_openapi_schemas(client):
     for run in (await (await client.get("/api/runs")).json())["runs"]:
         check(run, "RunSummary")
     check(await (await client.get("/api/system")).json(), "System")
+    check(await (await client.post("/api/mermaid/export", json={"workflow": text_workflow()})).json(), "MermaidChart")
     check(await (await client.get("/api/runs/nope")).json(), "Errors")
     for entry in (await (await client.get("/api/workflows")).json())["workflows"]:
         check(entry, "WorkflowEntry")

@@ -1,15 +1,39 @@
 // The server's HTTP API, as described by /api/openapi.json.
 
+import { t } from './i18n.js';
+
+// A server started with --token wants it on every /api/ request. The editor takes it from its own
+// page address (`/?token=…`) and sends it as a header, or as `?token=` where a header cannot go
+// (the WebSocket, image URLs). It never goes into a document, a download or storage.
+const TOKEN = new URLSearchParams(location.search).get('token') || '';
+
+export function hasToken() {
+  return TOKEN !== '';
+}
+
+// Add the token to a same-server /api/ URL; other URLs (data: previews, blobs) are returned as they are.
+export function withToken(url) {
+  if (!TOKEN || !String(url).startsWith('/api/')) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(TOKEN)}`;
+}
+
 export class ApiError extends Error {
   constructor(status, body) {
-    super(body?.errors?.[0]?.message || body?.error || `HTTP ${status}`);
+    super(status === 401 ? unauthorizedMessage() : body?.errors?.[0]?.message || body?.error || `HTTP ${status}`);
     this.status = status;
     this.body = body;
   }
 }
 
+// What a 401 means depends on whether the page address carried a token at all.
+export function unauthorizedMessage() {
+  return TOKEN ? t('error.token_rejected')
+    : t('error.token_missing', { address: `${location.origin}${location.pathname}?token=TOKEN` });
+}
+
 async function request(method, path, body) {
   const options = { method, headers: {} };
+  if (TOKEN) options.headers.Authorization = `Bearer ${TOKEN}`;
   if (body instanceof FormData) {
     options.body = body;
   } else if (body !== undefined) {
@@ -39,6 +63,7 @@ export const api = {
   workflows: () => request('GET', '/api/workflows'),
   workflow: (name) => request('GET', `/api/workflows/${encodeURIComponent(name)}`),
   saveWorkflow: (name, workflow) => request('PUT', `/api/workflows/${encodeURIComponent(name)}`, workflow),
+  exportMermaid: (workflow) => request('POST', '/api/mermaid/export', { workflow }),
   upload(file) {
     const form = new FormData();
     form.append('image', file, file.name);
@@ -47,5 +72,5 @@ export const api = {
 };
 
 export function fileUrl(kind, filename) {
-  return `/api/files/${encodeURIComponent(kind)}/${String(filename).split('/').map(encodeURIComponent).join('/')}`;
+  return withToken(`/api/files/${encodeURIComponent(kind)}/${String(filename).split('/').map(encodeURIComponent).join('/')}`);
 }

@@ -1,6 +1,6 @@
 // The application: menus, keyboard shortcuts, files, runs and the test hook, around one Editor.
 
-import { api } from './api.js';
+import { api, ApiError } from './api.js';
 import { Editor } from './editor.js';
 import { Files } from './files.js';
 import { installGestures } from './gestures.js';
@@ -71,6 +71,7 @@ class App {
         { id: 'save', label: t('menu.save'), shortcut: 'Ctrl+S', action: () => this.files.save() },
         { id: 'save-as', label: t('menu.save_as'), action: () => this.files.saveAs() },
         { id: 'download', label: t('menu.download'), action: () => this.files.download() },
+        { id: 'export-mermaid', label: t('menu.export_mermaid'), action: () => this.files.exportMermaid() },
       ],
       edit: () => [
         { id: 'undo', label: t('menu.undo'), shortcut: 'Ctrl+Z', action: () => this.editor.undo() },
@@ -311,5 +312,7 @@ new App().start().catch((error) => {
   console.error(error);
   const box = document.getElementById('startup-error');
   box.hidden = false;
-  box.textContent = t('error.startup', { message: error.message });
+  // The 401 message already says what to do; any other error may mean the server is not running.
+  const refused = error instanceof ApiError && error.status === 401;
+  box.textContent = refused ? error.message : t('error.startup', { message: error.message });
 });

@@ -172,15 +172,63 @@ export class Files {
   }
 
   download() {
-    const text = JSON.stringify(this.document(), null, 2);
-    const link = document.createElement('a');
-    link.href = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
-    const stem = (this.app.name || this.editor.graph.meta.name || 'workflow').replace(/[^\w.-]+/g, '-');
-    link.download = stem.endsWith('.json') ? stem : `${stem}.json`;
-    link.click();
-    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+    saveText(JSON.stringify(this.document(), null, 2), 'application/json', `${this.stem()}.json`);
   }
 
+  // The file name stem of a download: the workflow's name, without characters file systems dislike.
+  stem() {
+    return (this.app.name || this.editor.graph.meta.name || 'workflow').replace(/[^\w.-]+/g, '-').replace(/\.json$/, '');
+  }
+
+  // Show the workflow as a Mermaid flowchart (written by the server, as `nodegraph export-mermaid` writes it),
+  // with buttons to copy the text and to download it as a .mmd file.
+  async exportMermaid() {
+    let text;
+    try {
+      text = (await api.exportMermaid(this.document())).mermaid;
+    } catch (error) {
+      notify(t('error.mermaid', { message: error.message }), 'error');
+      return;
+    }
+    const area = element('textarea', { class: 'mermaid-text', readonly: '', spellcheck: 'false',
+      'aria-label': t('mermaid.title') });
+    area.value = text;
+    const copy = async () => {
+      try {
+        await navigator.clipboard.writeText(text);
+      } catch {
+        // Without clipboard permission, copy the selected text the old way.
+        area.select();
+        if (!document.execCommand('copy')) {
+          notify(t('error.copy'), 'error');
+          return;
+        }
+      }
+      notify(t('mermaid.copied'), 'info', 2500);
+    };
+    const body = element('div', { class: 'mermaid-export' },
+      element('p', { class: 'muted' }, t('mermaid.hint')),
+      area,
+      element('div', { class: 'mermaid-actions' },
+        element('button', { class: 'mermaid-copy', onclick: copy }, t('mermaid.copy')),
+        element('button', { class: 'mermaid-download',
+          onclick: () => saveText(text, 'text/vnd.mermaid', `${this.stem()}.mmd`) }, t('mermaid.download'))));
+    const shown = dialog(t('mermaid.title'), body, [{ label: t('dialog.close'), primary: true, value: () => null }]);
+    // The dialog focuses the text; show its first line, not its end.
+    area.setSelectionRange(0, 0);
+    area.scrollTop = 0;
+    await shown;
+  }
+
+}
+
+// Offer text as a file download.
+function saveText(text, type, filename) {
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(new Blob([text], { type }));
+  link.download = filename;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
 // Convert a param value given as text to an input's type; text that does not parse stays text,

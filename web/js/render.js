@@ -3,7 +3,7 @@
 import { t } from './i18n.js';
 import { isLink } from './graph.js';
 import { ROW_H, TITLE_H, typeColor } from './layout.js';
-import { fileUrl } from './api.js';
+import { fileUrl, withToken } from './api.js';
 
 const DETAIL_SCALE = 0.4;
 // Below this scale a slot is under a pixel wide, so nodes are plain rectangles without slots.
@@ -503,7 +503,7 @@ export class Renderer {
       const count = images ? images.length : 1;
       const cell = display.w / count;
       for (let i = 0; i < count; i += 1) {
-        const url = images ? images[i].url || fileUrl(images[i].kind, images[i].filename) : state.preview;
+        const url = images ? withToken(images[i].url) || fileUrl(images[i].kind, images[i].filename) : state.preview;
         const image = this.image(url);
         if (image) this.drawImageFit(ctx, image, x + i * cell + 2, y + 2, cell - 4, display.h - 4);
       }

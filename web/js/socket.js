@@ -1,5 +1,7 @@
 // The event WebSocket, reconnecting with backoff when the server goes away.
 
+import { withToken } from './api.js';
+
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 5000;
 
@@ -16,7 +18,7 @@ export class EventSocket {
 
   connect() {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const socket = new WebSocket(`${scheme}://${location.host}/api/events`);
+    const socket = new WebSocket(`${scheme}://${location.host}${withToken('/api/events')}`);
     this.socket = socket;
     socket.addEventListener('open', () => {
       this.delay = FIRST_DELAY_MS;
