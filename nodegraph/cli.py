@@ -548,12 +548,15 @@ def run_with_interrupt(executor, document: dict, params: dict, targets: list[str
     # An Event rather than Thread.join: a join interrupted by Ctrl+C can return early on CPython.
     done = threading.Event()
     worker = threading.Thread(target=work, name="nodegraph-run", daemon=True)
-    worker.start()
     try:
+        # Started inside the try, so a Ctrl+C that lands just after the start still interrupts the run.
+        worker.start()
         while not done.wait(0.1):
             pass
     except KeyboardInterrupt:
         interrupt.set()
+        if worker.ident is None:  # interrupted before the run started
+            raise
         print("\ninterrupting: the run stops after the current node or sampler step", file=sys.stderr)
         while not done.wait(0.1):
             pass
