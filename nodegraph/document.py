@@ -93,9 +93,6 @@ def check(document: Any) -> dict:
         kind = type(document).__name__ if document is not None else "null"
         kind = {"list": "an array", "str": "a string", "int": "a number", "float": "a number", "bool": "a boolean"}.get(kind, kind)
         raise WorkflowInvalid([Problem("schema", f"the document is {kind}; a workflow is a JSON object with \"nodes\"")])
-    if _depth_exceeds(document, MAX_NESTING):
-        raise WorkflowInvalid([Problem("too_deep", f"the document is invalid: nested deeper than {MAX_NESTING} levels")])
-
     version = document.get("version")
     if isinstance(version, int) and not isinstance(version, bool) and version > CURRENT_VERSION:
         raise WorkflowInvalid([
@@ -106,11 +103,33 @@ def check(document: Any) -> dict:
             )
         ])
 
-    if not conforms(document):
+    # The depth check comes before jsonschema, which recurses once per level.
+    shape_ok = conforms(document)
+    too_deep = _free_form_too_deep(document) if shape_ok else _depth_exceeds(document, MAX_NESTING)
+    if too_deep:
+        raise WorkflowInvalid([Problem("too_deep", f"the document is invalid: nested deeper than {MAX_NESTING} levels")])
+    if not shape_ok:
         problems = schema_problems(document)
         if problems:
             raise WorkflowInvalid(problems)
     return migrate(document)
+
+
+def _free_form_too_deep(document: dict) -> bool:
+    """Check the depth of the parts a conforming document leaves free: literals, `ui`, `extra`, `groups`.
+
+    Walking only these keeps the check cheap, because most input values are scalars.
+    """
+    for key in ("extra", "groups"):
+        if key in document and _depth_exceeds(document[key], MAX_NESTING - 1):
+            return True
+    for node in document["nodes"].values():
+        if "ui" in node and _depth_exceeds(node["ui"], MAX_NESTING - 3):
+            return True
+        for value in node.get("inputs", {}).values():
+            if type(value) in (list, dict) and _depth_exceeds(value, MAX_NESTING - 4):
+                return True
+    return False
 
 
 def migrate(document: dict) -> dict:
