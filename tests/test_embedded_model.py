@@ -40,7 +40,7 @@ def _rendered(scene):
     return torch.from_numpy(render(scene)).permute(2, 0, 1).float().div(255).unsqueeze(0)
 
 
-def test_missing_weights_give_a_clear_error(tmp_path):
+def test_missing_weights_clear_error(tmp_path):
     from nodegraph.embedded import load_embedded_pipeline
 
     missing = tmp_path / "model.safetensors"
@@ -52,7 +52,7 @@ def test_missing_weights_give_a_clear_error(tmp_path):
     )
 
 
-def test_corrupt_weights_give_a_clear_error(tmp_path):
+def test_corrupt_weights_clear_error(tmp_path):
     from nodegraph.embedded import load_embedded_pipeline
 
     corrupt = tmp_path / "model.safetensors"
@@ -61,7 +61,7 @@ def test_corrupt_weights_give_a_clear_error(tmp_path):
         load_embedded_pipeline(weights=corrupt)
 
 
-def test_weights_for_another_network_give_a_clear_error(tmp_path):
+def test_mismatched_weights_clear_error(tmp_path):
     from safetensors.torch import save_file
 
     from nodegraph.embedded import load_embedded_pipeline
@@ -112,7 +112,7 @@ CONTENT_CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("prompt,background,color", CONTENT_CASES)
-def test_draws_the_background_and_object_color_asked_for(pipe, prompt, background, color):
+def test_draws_requested_background_and_color(pipe, prompt, background, color):
     results = [_analyze(_generate(pipe, prompt, seed)[0]) for seed in range(4)]
     backgrounds = [r.background for r in results]
     colors = [r.main.color if r.main else None for r in results]
@@ -121,7 +121,7 @@ def test_draws_the_background_and_object_color_asked_for(pipe, prompt, backgroun
 
 
 @pytest.mark.slow
-def test_image_to_image_keeps_the_source_at_low_strength_and_follows_the_prompt_at_full(pipe):
+def test_image_to_image_strength(pipe):
     from nodegraph.embedded.scene import Scene, SceneObject
 
     source = _rendered(Scene("sea", (SceneObject("ball", "red", "large", "center"),)))
@@ -135,7 +135,7 @@ def test_image_to_image_keeps_the_source_at_low_strength_and_follows_the_prompt_
 
 
 @pytest.mark.slow
-def test_inpaint_keeps_the_unmasked_part_and_repaints_the_masked_part(pipe):
+def test_inpaint_keeps_unmasked_pixels(pipe):
     from nodegraph.embedded.scene import Scene
 
     source = _rendered(Scene("grass", ()))
@@ -149,7 +149,7 @@ def test_inpaint_keeps_the_unmasked_part_and_repaints_the_masked_part(pipe):
     assert (out - source).abs()[~keep].mean() > 0.05
 
 
-def test_bad_inputs_name_the_value(pipe):
+def test_bad_inputs_name_value(pipe):
     embeds, negative = pipe.encode_prompt(["a red ball"], None)
     with pytest.raises(ValueError, match=r"height=20 does not suit the embedded model"):
         pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, height=20)
@@ -159,7 +159,7 @@ def test_bad_inputs_name_the_value(pipe):
         pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, mask_image=torch.ones(1, 1, 32, 32))
 
 
-def test_default_call_is_a_native_resolution_image(pipe):
+def test_default_call_native_resolution(pipe):
     out = _generate(pipe, "a small cyan circle on the right by the sea", 3)
     assert out.shape == (1, 3, pipe.native_resolution, pipe.native_resolution)
     assert np.isfinite(out.numpy()).all()

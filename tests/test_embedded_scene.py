@@ -39,12 +39,14 @@ def _agree(scene: Scene, size: int) -> list[str]:
     return problems
 
 
-def test_same_seed_same_scene_caption_and_pixels():
+def test_same_seed_same_scene():
     a, b = sample(1234), sample(1234)
-    assert a[0] == b[0] and a[1] == b[1]
+    assert a[0] == b[0]
+    assert a[1] == b[1]
     assert np.array_equal(a[2], b[2])
-    assert a[2].shape == (32, 32, 3) and a[2].dtype == np.uint8
-    assert sample(1235)[1] != a[1] or not np.array_equal(sample(1235)[2], a[2])
+    assert a[2].shape == (32, 32, 3)
+    assert a[2].dtype == np.uint8
+    assert sample(1235)[0] != a[0]
 
 
 def test_world_has_required_variety():
@@ -60,7 +62,7 @@ def test_world_has_required_variety():
     assert any(c.startswith(("on the", "at the", "in the")) for c in captions)
 
 
-def test_training_scenes_never_hold_held_out_triples():
+def test_training_skips_held_out_triples():
     assert len(HELD_OUT) == 24
     for seed in range(2000):
         scene = random_scene(random.Random(seed))
@@ -83,7 +85,7 @@ def test_caption_names_what_is_drawn():
 
 
 @pytest.mark.parametrize("size", [32, 64])
-def test_analyzer_reads_every_single_object_combination(size):
+def test_analyzer_reads_every_combination(size):
     rng = random.Random(size)
     failures = []
     for background in BACKGROUNDS:
@@ -104,7 +106,7 @@ def test_analyzer_agrees_with_random_scenes(size, allowed):
     assert len(bad) <= allowed * 300, bad[:10]
 
 
-def test_analyzer_accepts_float_tensors_in_either_layout():
+def test_analyzer_accepts_float_layouts():
     scene, _, pixels = sample(7)
     as_float = pixels.astype(np.float32) / 255.0
     assert analyze(as_float) == analyze(pixels)

@@ -1,6 +1,6 @@
 """Read a scene image back: background kind, and each object's color, shape, size and position.
 
-The analyzer knows the renderer's palette and geometry: it classifies the background by
+The analyzer uses the renderer's palette and geometry. It classifies the background by
 the colors of the top and bottom rows, marks pixels far from the background colors as
 object pixels, splits them into connected parts, and names each part's color by the
 nearest palette color and its shape by the nearest reference shape rendered at the same

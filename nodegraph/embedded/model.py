@@ -157,7 +157,10 @@ def load_unet_weights(path: Path | None = None, device="cpu", dtype=None):
             "python -m nodegraph.embedded.train"
         ) from exc
     unet.eval().requires_grad_(False)
-    return unet.to(device=device, dtype=dtype or torch.float32)
+    unet.to(device)
+    if dtype is not None and dtype != torch.float32:
+        unet.to(dtype=dtype)
+    return unet
 
 
 def read_metadata(path: Path | None = None) -> dict:

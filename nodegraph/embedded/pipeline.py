@@ -208,4 +208,3 @@ def load_pipeline(weights=None, device="cpu", dtype=None):
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
-_ = PATCH  # the pipeline folds images by PATCH inside predict_noise

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, log, cached data)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=20000, help="total optimizer steps")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=8e-4)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--scenes", type=int, default=12000, help="rendered training scenes (captions cached)")
@@ -119,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--snapshot-every", type=int, default=2000, help="also keep a copy every N steps")
     parser.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this much time")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; on a busy shared CPU one thread is faster than two (docs/benchmarks.md)")
     args = parser.parse_args(argv)
+    # Sleeping rather than spinning OpenMP threads keep a crowded CPU from stalling every op.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     import numpy as np
     import torch
