@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .model import NATIVE_RESOLUTION, SCHEDULER_CONFIG
+from .model import NATIVE_RESOLUTION, SAMPLER_CONFIG
 
 @lru_cache(maxsize=1)
 def pipeline_class():
     import torch
     import torch.nn.functional as F
-    from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler
+    from diffusers import DiffusionPipeline
     from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
     from diffusers.utils.torch_utils import randn_tensor
 
@@ -196,7 +196,7 @@ def pipeline_class():
 def make_scheduler():
     from diffusers import DPMSolverMultistepScheduler
 
-    return DPMSolverMultistepScheduler(**SCHEDULER_CONFIG)
+    return DPMSolverMultistepScheduler(**SAMPLER_CONFIG)
 
 def load_pipeline(weights=None, device="cpu", dtype=None):
     """Load the embedded pipeline with the shipped weights (or the model.safetensors file given)."""
