@@ -51,11 +51,18 @@ def _to_uint8(image) -> np.ndarray:
     return array
 
 
-def classify_background(pixels: np.ndarray) -> str:
+def _band_colors(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the median colors of the top and bottom rows, where objects cover at most half."""
     h = pixels.shape[0]
     band = max(1, round(h * 0.08))
     top = np.median(pixels[:band].reshape(-1, 3).astype(np.float64), axis=0)
     bottom = np.median(pixels[h - band :].reshape(-1, 3).astype(np.float64), axis=0)
+    return top, bottom
+
+
+def classify_background(pixels: np.ndarray) -> str:
+    """Name the background kind whose sky and ground colors are nearest the top and bottom rows."""
+    top, bottom = _band_colors(pixels)
     best, best_distance = "", float("inf")
     for name, (sky, ground) in BACKGROUNDS.items():
         distance = np.linalg.norm(top - sky) + np.linalg.norm(bottom - ground)
@@ -90,16 +97,16 @@ def _references(size: int) -> tuple[np.ndarray, tuple[str, ...]]:
             for dx in offsets:
                 for dy in offsets:
                     scene = Scene("plain", (SceneObject(shape, "black", obj_size, "center", dx, dy),))
-                    mask = _object_mask(render(scene, size), "plain")
+                    mask = _object_mask(render(scene, size), *BACKGROUNDS["plain"])
                     features.append(_shape_features(mask))
                     labels.append(shape)
     return np.stack(features), tuple(labels)
 
 
-def _object_mask(pixels: np.ndarray, background: str) -> np.ndarray:
+def _object_mask(pixels: np.ndarray, sky, ground) -> np.ndarray:
     # Distance to the segment between sky and ground color, so the blended horizon row
     # counts as background.
-    sky, ground = (np.array(c, dtype=np.float64) for c in BACKGROUNDS[background])
+    sky, ground = np.asarray(sky, dtype=np.float64), np.asarray(ground, dtype=np.float64)
     flat = pixels.astype(np.float64)
     span = ground - sky
     length = float(span @ span)
@@ -151,7 +158,9 @@ def analyze(image) -> Analysis:
     pixels = _to_uint8(image)
     size = pixels.shape[0]
     background = classify_background(pixels)
-    mask = _object_mask(pixels, background)
+    # Objects stand out from the background colors this image has: a generated sky can be a
+    # shade off the palette, and the palette colors would then mark the whole sky as an object.
+    mask = _object_mask(pixels, *_band_colors(pixels))
     labels, count = _label(mask)
     min_area = MIN_AREA_FRACTION * np.pi * (SIZES["small"] * size) ** 2
     ref_features, ref_labels = _references(size)
