@@ -150,6 +150,7 @@ def pipeline_class():
             if hasattr(scheduler, "set_begin_index"):
                 scheduler.set_begin_index(start)
 
+            self._num_timesteps = len(timesteps)  # read by progress callbacks: fewer than requested for image-to-image
             shape = (batch, 3, height, width)
             noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
             if source is not None and strength < 1.0:
