@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import sys
 import threading
@@ -50,7 +51,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", default=None, metavar="FILE|-", help="write events as JSON lines to FILE, or stdout with -")
     run.add_argument("--batch", type=Path, default=None, metavar="PARAMS.jsonl",
                      help="run once per line of a JSON-lines file of param values, in one process")
+    run.add_argument("--server", default=None, metavar="URL",
+                     help="submit the run to a nodegraph server (e.g. http://127.0.0.1:8189) instead of running it here")
+    run.add_argument("--token", default=None, metavar="TOKEN",
+                     help="the server's token, with --server (default: the NODEGRAPH_TOKEN environment variable)")
     run.set_defaults(handler=command_run)
+
+    serve = commands.add_parser("serve", help="run the HTTP and WebSocket server with the editor")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
+                                                           "any non-loopback address requires --token)")
+    serve.add_argument("--port", type=int, default=8189, help="TCP port (default 8189)")
+    serve.add_argument("--data-dir", type=Path, default=Path("nodegraph-data"), metavar="DIR",
+                       help="folder for the run database and the input, output, temp and workflows folders "
+                            "(default: ./nodegraph-data)")
+    serve.add_argument("--models-dir", type=Path, default=None, metavar="DIR", help="folder of local models (default: DATA_DIR/models)")
+    serve.add_argument("--token", default=None, metavar="TOKEN",
+                       help="require 'Authorization: Bearer TOKEN' on every API request (default: the NODEGRAPH_TOKEN "
+                            "environment variable, which keeps the token out of the process list)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="also accept state-changing requests from pages of this origin, e.g. http://localhost:3000; repeatable")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also accept this Host header name besides loopback names ('*' accepts any); repeatable")
+    serve.add_argument("--keep-runs", type=int, default=None, metavar="N",
+                       help="keep only the newest N finished runs, deleting older ones with their output files (default: keep all)")
+    serve.add_argument("--max-queued", type=int, default=1000, metavar="N", help="maximum runs waiting in the queue (default 1000)")
+    serve.add_argument("--max-nodes", type=int, default=20000, metavar="N", help="maximum nodes in a submitted workflow (default 20000)")
+    serve.add_argument("--max-body-mb", type=float, default=17.0, metavar="MB", help="largest request body in MiB (default 17)")
+    serve.add_argument("--max-upload-mb", type=float, default=32.0, metavar="MB", help="largest uploaded image in MiB (default 32)")
+    serve.set_defaults(handler=command_serve)
 
     validate = commands.add_parser("validate", help="check a workflow without running it")
     validate.add_argument("workflow", help="a workflow .json file, or the name of a shipped example")
@@ -76,12 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument("-o", "--output", type=Path, default=None, metavar="CHART.mmd", help="where to write (default: stdout)")
     exporter.set_defaults(handler=command_export_mermaid)
 
-    demo = commands.add_parser("demo", help="run the main example on two inputs and print what happened")
+    demo = commands.add_parser("demo", help="run prompt-to-image on a vague and a detailed prompt and print what happened")
     demo.add_argument("--out", type=Path, default=Path("output"), metavar="DIR", help="folder for saved outputs (default: ./output)")
+    demo.add_argument("--prompt", action="append", default=None, metavar="TEXT",
+                      help="run this prompt instead of the two built-in ones (repeatable)")
+    demo.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assignments",
+                      help="set a param of prompt-to-image, e.g. model=/path/to/sd-turbo or llm_base_url=...")
     demo.set_defaults(handler=command_demo)
 
     workflows = commands.add_parser("workflows", help="list the example workflows shipped with nodegraph")
     workflows.set_defaults(handler=command_workflows)
+
+    models = commands.add_parser("models", help="fetch the embedded models into the model cache")
+    models_commands = models.add_subparsers(dest="models_command", metavar="ACTION")
+    models_commands.required = True
+    pull = models_commands.add_parser("pull", help="fetch (and convert) an embedded model now instead of on first use")
+    pull.add_argument("name", choices=sorted(PULLABLE_MODELS), help="the embedded model")
+    pull.set_defaults(handler=command_models_pull)
     return parser
 
 
@@ -120,6 +159,12 @@ def configure_logging(verbosity: int) -> None:
     """Log warnings (more with -v) to stderr in one line each, and everything with tracebacks to a file."""
     from nodegraph.models import default_cache_dir
 
+    if verbosity == 0:
+        # transformers and diffusers print import notes and loading bars that mean nothing
+        # to a user of the CLI; -v lets them through.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     console = logging.StreamHandler(sys.stderr)
@@ -251,9 +296,10 @@ def command_export_mermaid(args: argparse.Namespace) -> int:
 
 
 def command_demo(args: argparse.Namespace) -> int:
-    from nodegraph.demo import run_demo
+    from nodegraph.demo import DEMO_PROMPTS, run_demo
 
-    return run_demo(args.out)
+    prompts = tuple(args.prompt) if args.prompt else DEMO_PROMPTS
+    return run_demo(args.out, prompts, parse_assignments(args.assignments))
 
 
 def command_workflows(args: argparse.Namespace) -> int:
@@ -263,6 +309,25 @@ def command_workflows(args: argparse.Namespace) -> int:
             print(f"{path.stem:24} {document.get('name', '')}: {document.get('description', '')}")
         except WorkflowInvalid:
             print(f"{path.stem:24} (invalid)")
+    return EXIT_OK
+
+
+def _pull_smollm2(cache_dir: Path, say: Callable[[str], None]) -> Path:
+    from nodegraph.llm import ensure_smollm2
+
+    return ensure_smollm2(cache_dir, allow_fetch=True, on_progress=say)
+
+
+# Embedded models `nodegraph models pull NAME` can fetch, by name.
+PULLABLE_MODELS: dict[str, Callable[[Path, Callable[[str], None]], Path]] = {"smollm2": _pull_smollm2}
+
+
+def command_models_pull(args: argparse.Namespace) -> int:
+    from nodegraph.models import default_cache_dir
+
+    cache_dir = default_cache_dir()
+    path = PULLABLE_MODELS[args.name](cache_dir, lambda message: print(message, file=sys.stderr))
+    print(f"{args.name}: ready at {path}")
     return EXIT_OK
 
 
@@ -295,7 +360,33 @@ def draw_random_seeds(document: dict, registry, values: dict[str, str], stream: 
             print(f"{name} = {values[name]} (random)", file=stream)
 
 
+def command_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from nodegraph.security import ConfigError, Limits
+    from nodegraph.server import ServerConfig, serve
+    from nodegraph.store import StoreError
+
+    if args.keep_runs is not None and args.keep_runs < 0:
+        raise UsageError(f"--keep-runs must be 0 or more, got {args.keep_runs}")
+    limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+                    max_workflow_nodes=args.max_nodes, max_queued_runs=args.max_queued)
+    config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, models_dir=args.models_dir,
+                          token=args.token or os.environ.get("NODEGRAPH_TOKEN") or None,
+                          allowed_origins=set(args.allow_origin), allowed_hosts={name.lower() for name in args.allow_host},
+                          limits=limits, keep_runs=args.keep_runs, nodes_dirs=list(args.nodes_dir))
+    try:
+        serve(config)
+    except (ConfigError, StoreError) as error:
+        raise UsageError(str(error)) from error
+    except OSError as error:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from error
+    return EXIT_OK
+
+
 def command_run(args: argparse.Namespace) -> int:
+    if args.server:
+        return command_run_remote(args)
     from nodegraph.executor import Executor, prepare
     from nodegraph.models import ModelManager
 
@@ -321,6 +412,93 @@ def command_run(args: argparse.Namespace) -> int:
         return {"succeeded": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(result.status, EXIT_FAILED)
     finally:
         close_events()
+
+
+def command_run_remote(args: argparse.Namespace) -> int:
+    """Run a workflow on a server: submit it, stream its events, download its images to --out."""
+    import os
+
+    import aiohttp
+
+    from nodegraph.client import Client, ServerError
+
+    if args.batch is not None:
+        raise UsageError("--batch runs in this process; it cannot be combined with --server")
+    registry = make_registry(args)
+    document = load_workflow(args.workflow)
+    values = parse_assignments(args.assignments)
+    draw_random_seeds(document, registry, values, sys.stderr)
+    events_stream, close_events = open_events(args.events)
+    summary_stream = sys.stderr if args.events == "-" else sys.stdout
+    client = Client(args.server, token=args.token or os.environ.get("NODEGRAPH_TOKEN") or None)
+    progress = _progress_bar(len(document.get("nodes", {})))
+
+    def on_event(event: dict) -> None:
+        if events_stream is not None:
+            events_stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+            events_stream.flush()
+        _report_event(event, progress)
+
+    try:
+        try:
+            record = client.run(document, params=values, targets=args.target, on_event=on_event)
+        except KeyboardInterrupt:
+            if client.current_run is None:
+                raise
+            print(f"\ninterrupting run {client.current_run} on the server", file=sys.stderr)
+            client.cancel(client.current_run)
+            record = client.wait(client.current_run)
+        if progress is not None:
+            progress.close()
+        if record["status"] == "invalid":
+            print_problems([Problem(**problem) for problem in record["errors"]])
+            return EXIT_INVALID
+        paths = client.download_outputs(record, args.out)
+        print_remote_result(record, document, paths, summary_stream)
+        return {"succeeded": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(record["status"], EXIT_FAILED)
+    except ServerError as error:
+        if error.status == 400:
+            print_problems(error.problems)
+            return EXIT_INVALID
+        raise UsageError(f"the server rejected the run: {'; '.join(p.message for p in error.problems)}") from error
+    except (aiohttp.ClientError, OSError) as error:
+        raise UsageError(f"cannot reach the server at {args.server}: {error}") from error
+    finally:
+        client.close()
+        close_events()
+
+
+def _report_event(event: dict, progress) -> None:
+    name = event["event"]
+    if progress is not None and name in ("node.finished", "node.cached", "node.skipped", "node.failed"):
+        progress.update(1)
+        progress.set_postfix_str(f"{event['node']} {name[5:]}", refresh=False)
+    if name == "node.failed":
+        print(f"\nnode {event['node']} ({event['type']}) failed: {event['message']}", file=sys.stderr)
+    elif name == "node.warning":
+        print(f"warning: node {event['node']} ({event['type']}): {event['message']}", file=sys.stderr)
+
+
+def print_remote_result(record: dict, document: dict, paths: list[Path], stream: TextIO) -> None:
+    """Print a server run's text outputs and downloaded files, then a one-line summary on stderr."""
+    downloaded = iter(paths)
+    for node_id, display in record["outputs"].items():
+        title = document["nodes"].get(node_id, {}).get("title") or node_id
+        for text in display.get("text", []):
+            print(f"[{title}] {text}", file=stream)
+        for image in display.get("images", []):
+            local = next(downloaded, None) if "url" in image else None
+            print(f"[{title}] {local if local is not None else image.get('path', image)}", file=stream)
+    counts: dict[str, int] = {}
+    for state in record["nodes"].values():
+        counts[state["status"]] = counts.get(state["status"], 0) + 1
+    described = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    print(f"run {record['id']} {record['status']}: {described}", file=sys.stderr)
+    error = record.get("error")
+    if error and "node" in error:
+        print(f"node {error['node']} ({error['type']}) failed: {error['message']}", file=sys.stderr)
+    elif error:
+        print(f"run {record['id']}: {error.get('message')}", file=sys.stderr)
 
 
 def open_events(target: str | None) -> tuple[TextIO | None, Callable[[], None]]:

@@ -8,10 +8,13 @@ names and every type id. Ports are then inferred by type:
 
 1. Within a mapped node of several types (e.g. quality check = PromptQuality then
    QualityBranch), each node's required inputs are fed by the nearest earlier node of the
-   group with a compatible output.
+   group that has an output of the same name, or of the same type when only links carry
+   that type (a model, conditioning, image).
 2. An edge connects the source's first compatible output to the target's first compatible
-   input that is still unconnected, preferring required inputs without a default. An edge
-   label names a router output (高质量/high, 低质量/low) or, as `output→input`, both ports.
+   input that is still unconnected. Inputs rank in this order: required without a default,
+   without a default, on a node that takes links, the rest (so a loader's settings come
+   last). An edge label names a router output (高质量/high, 低质量/low) or, as
+   `output→input`, both ports.
 3. When two edges meet at one input, a `Merge` node joins them in edge order.
 4. A required input that no edge feeds is fed from the nearest upstream node with a
    compatible output; failing that, a loader is added for model inputs (`LoadLLM` for
@@ -326,10 +329,23 @@ class _Importer:
                     if not spec.required or spec.has_default:
                         continue
                     for earlier in reversed(unit.node_ids[:position]):
-                        output = self.first_output(earlier, spec.type)
+                        output = self.inside_output(earlier, spec)
                         if output is not None:
                             self.connect(earlier, output, node_id, spec.name, "inside")
                             break
+
+    def inside_output(self, node_id: str, spec: Any) -> str | None:
+        """Return the output of an earlier node of the same unit that feeds `spec`: one of the
+        same name, or one of a type only links carry (a model, conditioning, image)."""
+        node_type = self.node_type(node_id)
+        if node_type is None:
+            return None
+        for output in node_type.outputs:
+            if not compatible(output.type, spec.type):
+                continue
+            if output.name == spec.name or (not spec.accepts_literal and output.type == spec.type):
+                return output.name
+        return None
 
     # 3. Chart edges between units.
 
@@ -364,31 +380,43 @@ class _Importer:
                      input_hint: str | None) -> bool:
         source_type = self.node_type(source_id)
         outputs = [source_type.output_spec(output_name)] if output_name else list(source_type.outputs)
-        for target_id in target_unit.node_ids:
-            target_type = self.node_type(target_id)
-            candidates = [target_type.input_spec(input_hint)] if input_hint and target_type.input_spec(input_hint) else \
-                self.ranked_inputs(target_type)
+        for target_id, spec in self.ranked_inputs(target_unit, input_hint):
             for output in outputs:
-                for spec in candidates:
-                    if spec is None or not compatible(output.type, spec.type):
-                        continue
-                    if (target_id, spec.name) in self.feeds and not self.merge_allowed(target_id, spec.name):
-                        continue
-                    if self.has_literal(target_id, spec.name) and not input_hint:
-                        continue
-                    self.connect(source_id, output.name, target_id, spec.name, f"edge {edge.source} -> {edge.target}")
-                    return True
+                if not compatible(output.type, spec.type):
+                    continue
+                if (target_id, spec.name) in self.feeds and not self.merge_allowed(target_id, spec.name):
+                    continue
+                if self.has_literal(target_id, spec.name) and not input_hint:
+                    continue
+                self.connect(source_id, output.name, target_id, spec.name, f"edge {edge.source} -> {edge.target}")
+                return True
         return False
 
     def merge_allowed(self, target_id: str, input_name: str) -> bool:
         # A second edge into an input already fed by another chart edge becomes a Merge.
         return all(self.unit_of(link[0]) != self.unit_of(target_id) for link in self.feeds[(target_id, input_name)])
 
-    def ranked_inputs(self, node_type: type[Node]):
-        required = [spec for spec in node_type.inputs if spec.required and not spec.has_default]
-        no_default = [spec for spec in node_type.inputs if not spec.has_default and spec not in required]
-        rest = [spec for spec in node_type.inputs if spec not in required and spec not in no_default]
-        return required + no_default + rest
+    def ranked_inputs(self, unit: _Unit, input_hint: str | None) -> list[tuple[str, Any]]:
+        """Order the unit's inputs as edge targets: a named input, then required ones without a
+        default, then ones without a default, then inputs of nodes that take links (a loader's
+        settings come last), then the rest."""
+        entries = [(node_id, spec) for node_id in unit.node_ids for spec in self.node_type(node_id).inputs]
+        if input_hint:
+            named = [(node_id, spec) for node_id, spec in entries if spec.name == input_hint]
+            if named:
+                return named
+
+        def rank(entry: tuple[str, Any]) -> int:
+            node_id, spec = entry
+            if spec.required and not spec.has_default:
+                return 0
+            if not spec.has_default:
+                return 1
+            if any(not item.accepts_literal for item in self.node_type(node_id).inputs):
+                return 2
+            return 3
+
+        return sorted(entries, key=rank)
 
     def unit_of(self, node_id: str) -> str:
         for chart_id, unit in self.units.items():
@@ -444,7 +472,7 @@ class _Importer:
                     continue
                 if self.has_literal(node_id, spec.name):
                     continue
-                source = self.nearest_upstream(node_id, spec.type, upstream)
+                source = self.nearest_upstream(node_id, spec, upstream)
                 if source is not None:
                     self.connect(source[0], source[1], node_id, spec.name, "nearest upstream")
                     continue
@@ -462,16 +490,16 @@ class _Importer:
         for (target_id, _), links in self.feeds.items():
             for source_id, _ in links:
                 sources.setdefault(target_id, []).append(source_id)
-        # A node inside a unit also sees the unit's earlier nodes and the unit's chart predecessors.
-        for unit in self.units.values():
-            for position, node_id in enumerate(unit.node_ids):
-                sources.setdefault(node_id, []).extend(reversed(unit.node_ids[:position]))
+        # Every node of a unit also sees the unit's chart predecessors.
         for edge in self.chart.edges:
             for node_id in self.units[edge.target].node_ids:
                 sources.setdefault(node_id, []).append(self.units[edge.source].node_ids[-1])
         return sources
 
-    def nearest_upstream(self, node_id: str, input_type: str, upstream: dict[str, list[str]]) -> tuple[str, str] | None:
+    def nearest_upstream(self, node_id: str, spec: Any, upstream: dict[str, list[str]]) -> tuple[str, str] | None:
+        # Text and numbers are not taken from the node's own unit: a quality check's router
+        # wants the prompt, not the scorer's reasons.
+        own_unit = self.unit_of(node_id)
         seen = {node_id}
         queue = deque(upstream.get(node_id, []))
         while queue:
@@ -479,10 +507,12 @@ class _Importer:
             if candidate in seen:
                 continue
             seen.add(candidate)
-            output = self.first_output(candidate, input_type)
+            queue.extend(upstream.get(candidate, []))
+            if spec.accepts_literal and self.unit_of(candidate) == own_unit:
+                continue
+            output = self.first_output(candidate, spec.type)
             if output is not None and not _routes(self.node_type(candidate)):
                 return candidate, output
-            queue.extend(upstream.get(candidate, []))
         return None
 
     def params(self) -> dict[str, list[str]]:

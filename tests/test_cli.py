@@ -182,7 +182,10 @@ def test_interrupt_exits_130(tmp_path):
         if '"node.progress"' in line:
             break
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    # Read through the same text wrapper: communicate() would skip what it has buffered.
+    stdout = process.stdout.read()
+    stderr = process.stderr.read()
+    process.wait(timeout=60)
 
     assert process.returncode == 130
     assert '"run.interrupted"' in stdout
