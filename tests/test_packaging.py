@@ -40,6 +40,8 @@ def test_wheel_has_no_generic_top_level_package(wheel):
     assert "nodegraph/web/index.html" in names
     assert "nodegraph/workflows/text-branching.json" in names
     assert "nodegraph/workflow.schema.json" in names
+    assert "nodegraph/embedded/weights/model.safetensors" in names
+    assert "nodegraph/embedded/weights/training-state.safetensors" not in names
 
 
 def test_installed_wheel_runs_outside_repo(wheel, tmp_path):
