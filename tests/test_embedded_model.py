@@ -163,3 +163,33 @@ def test_default_call_native_resolution(pipe):
     out = _generate(pipe, "a small cyan circle on the right by the sea", 3)
     assert out.shape == (1, 3, pipe.native_resolution, pipe.native_resolution)
     assert np.isfinite(out.numpy()).all()
+
+
+@pytest.mark.slow
+def test_diffusion_nodes_draw_and_edit(executor):
+    from conftest import link, workflow
+
+    from nodegraph.embedded.analyze import analyze
+
+    scene = "in the center on green grass under a blue sky"
+    nodes = {
+        "model": {"type": "LoadDiffusionModel", "inputs": {"source": "embedded"}},
+        "red": {"type": "EncodePrompt", "inputs": {"model": link("model", "model"), "prompt": f"a large red ball {scene}"}},
+        "blue": {"type": "EncodePrompt", "inputs": {"model": link("model", "model"), "prompt": f"a large blue ball {scene}"}},
+        "draw": {"type": "TextToImage", "inputs": {"model": link("model", "model"), "conditioning": link("red", "conditioning"),
+                                                   "width": 64, "height": 64, "steps": 20, "guidance": 3.0, "seed": 3}},
+        "edit": {"type": "ImageToImage", "inputs": {"model": link("model", "model"), "image": link("draw", "image"),
+                                                    "conditioning": link("blue", "conditioning"), "steps": 20,
+                                                    "guidance": 3.0, "seed": 4, "strength": 0.6}},
+        "save": {"type": "SaveImage", "inputs": {"image": link("edit", "image")}},
+    }
+    result = executor.run(workflow(nodes))
+    assert result.status == "succeeded", result.error or result.problems
+    drawn = result.values["draw"]["image"]
+    edited = result.values["edit"]["image"]
+    assert tuple(drawn.shape) == (1, 64, 64, 3)
+    before, after = analyze(drawn[0].numpy()), analyze(edited[0].numpy())
+    assert before.background == "grass"
+    assert before.main.color == "red"
+    assert after.background == "grass"
+    assert after.main.color == "blue"
