@@ -89,8 +89,10 @@ def test_pipeline_contract(pipe):
 
     images = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, num_inference_steps=5,
                   generator=torch.Generator().manual_seed(0), callback_on_step_end=callback).images
-    assert images.shape == (2, 3, 32, 32) and images.dtype == torch.float32
-    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert images.shape == (2, 3, 32, 32)
+    assert images.dtype == torch.float32
+    assert images.min() >= 0.0
+    assert images.max() <= 1.0
     assert [s for s, _, _ in seen] == [0, 1, 2, 3, 4]
     assert all(shape == (2, 3, 32, 32) for _, _, shape in seen)
 
@@ -129,7 +131,9 @@ def test_image_to_image_strength(pipe):
     assert low.shape == (1, 3, 32, 32)
     assert (low - source).abs().mean() < 0.05
     found = _analyze(low[0])
-    assert found.background == "sea" and found.main is not None and found.main.color == "red"
+    assert found.background == "sea"
+    assert found.main is not None
+    assert found.main.color == "red"
     full = _generate(pipe, "a large red ball in the center over the sea", 1, image=source, strength=1.0)
     assert (full - source).abs().mean() > (low - source).abs().mean()
 
