@@ -89,8 +89,10 @@ def test_pipeline_contract(pipe):
 
     images = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, num_inference_steps=5,
                   generator=torch.Generator().manual_seed(0), callback_on_step_end=callback).images
-    assert images.shape == (2, 3, 32, 32) and images.dtype == torch.float32
-    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert images.shape == (2, 3, 32, 32)
+    assert images.dtype == torch.float32
+    assert images.min() >= 0.0
+    assert images.max() <= 1.0
     assert [s for s, _, _ in seen] == [0, 1, 2, 3, 4]
     assert all(shape == (2, 3, 32, 32) for _, _, shape in seen)
 
@@ -129,7 +131,9 @@ def test_image_to_image_strength(pipe):
     assert low.shape == (1, 3, 32, 32)
     assert (low - source).abs().mean() < 0.05
     found = _analyze(low[0])
-    assert found.background == "sea" and found.main is not None and found.main.color == "red"
+    assert found.background == "sea"
+    assert found.main is not None
+    assert found.main.color == "red"
     full = _generate(pipe, "a large red ball in the center over the sea", 1, image=source, strength=1.0)
     assert (full - source).abs().mean() > (low - source).abs().mean()
 
@@ -163,3 +167,33 @@ def test_default_call_native_resolution(pipe):
     out = _generate(pipe, "a small cyan circle on the right by the sea", 3)
     assert out.shape == (1, 3, pipe.native_resolution, pipe.native_resolution)
     assert np.isfinite(out.numpy()).all()
+
+
+@pytest.mark.slow
+def test_diffusion_nodes_draw_and_edit(executor):
+    from conftest import link, workflow
+
+    from nodegraph.embedded.analyze import analyze
+
+    scene = "in the center on green grass under a blue sky"
+    nodes = {
+        "model": {"type": "LoadDiffusionModel", "inputs": {"source": "embedded"}},
+        "red": {"type": "EncodePrompt", "inputs": {"model": link("model", "model"), "prompt": f"a large red ball {scene}"}},
+        "blue": {"type": "EncodePrompt", "inputs": {"model": link("model", "model"), "prompt": f"a large blue ball {scene}"}},
+        "draw": {"type": "TextToImage", "inputs": {"model": link("model", "model"), "conditioning": link("red", "conditioning"),
+                                                   "width": 64, "height": 64, "steps": 20, "guidance": 3.0, "seed": 3}},
+        "edit": {"type": "ImageToImage", "inputs": {"model": link("model", "model"), "image": link("draw", "image"),
+                                                    "conditioning": link("blue", "conditioning"), "steps": 20,
+                                                    "guidance": 3.0, "seed": 4, "strength": 0.6}},
+        "save": {"type": "SaveImage", "inputs": {"image": link("edit", "image")}},
+    }
+    result = executor.run(workflow(nodes))
+    assert result.status == "succeeded", result.error or result.problems
+    drawn = result.values["draw"]["image"]
+    edited = result.values["edit"]["image"]
+    assert tuple(drawn.shape) == (1, 64, 64, 3)
+    before, after = analyze(drawn[0].numpy()), analyze(edited[0].numpy())
+    assert before.background == "grass"
+    assert before.main.color == "red"
+    assert after.background == "grass"
+    assert after.main.color == "blue"
