@@ -3,8 +3,8 @@
 Import reads `graph`/`flowchart` charts (any direction), node shapes such as `A[..]`,
 `A(..)`, `A{..}` and `A((..))`, edges `-->`, `---`, `-.->` and `==>` with labels
 (`-->|label|` or `-- label -->`), chains `A --> B --> C` and `A & B --> C`. Each node label
-is mapped to one or more node types through `LABELS`, which knows English and Chinese
-names and every type id. Ports are then inferred by type:
+is mapped to one or more node types through `LABELS`, which lists English and Chinese
+names; every type id maps to itself as well. Ports are then inferred by type:
 
 1. Within a mapped node of several types (e.g. quality check = PromptQuality then
    QualityBranch), each node's required inputs are fed by the nearest earlier node of the
@@ -490,7 +490,7 @@ class _Importer:
         for (target_id, _), links in self.feeds.items():
             for source_id, _ in links:
                 sources.setdefault(target_id, []).append(source_id)
-        # Every node of a unit also sees the unit's chart predecessors.
+        # The chart predecessors of a unit count as upstream of each of its nodes.
         for edge in self.chart.edges:
             for node_id in self.units[edge.target].node_ids:
                 sources.setdefault(node_id, []).append(self.units[edge.source].node_ids[-1])

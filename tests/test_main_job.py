@@ -35,7 +35,7 @@ def test_readme_main_job_from_scratch_clone(tmp_path):
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=120)
 
     # Reuse this environment's packages so the install step only adds nodegraph itself:
-    # a venv made beforehand sees them through a .pth file, and the README's own
+    # a venv made beforehand imports them through a .pth file, and the README's own
     # `python3 -m venv .venv` keeps what is there.
     subprocess.run([sys.executable, "-m", "venv", str(clone / ".venv")], check=True, timeout=300)
     purelib = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c",

@@ -45,7 +45,7 @@ def test_wheel_has_no_generic_top_level_package(wheel):
 
 
 def test_installed_wheel_runs_outside_repo(wheel, tmp_path):
-    # A scratch venv that sees this environment's dependencies but not the repository.
+    # A scratch venv that can import this environment's dependencies but not the repository.
     scratch = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(scratch)
     purelib = Path(subprocess.run([str(scratch / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

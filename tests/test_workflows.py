@@ -1,8 +1,8 @@
 """Every shipped workflow validates and runs; the seed chart imports and runs.
 
 The runs use a tiny diffusion pipeline built in the test and a scripted OpenAI-compatible
-server on 127.0.0.1 in place of the embedded models, so they stay fast; the embedded models
-run them in test_main_job.py.
+server on 127.0.0.1 in place of the embedded models, so they stay fast. The embedded models
+run the main job in test_main_job.py.
 """
 
 from __future__ import annotations
