@@ -74,7 +74,7 @@ def load_text(text: str) -> dict:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise WorkflowInvalid([
-            Problem("invalid_json", f"the document is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}")
+            Problem("invalid_json", f"the document is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})")
         ])
     except RecursionError:
         raise WorkflowInvalid([Problem("too_deep", f"the document is invalid: nested deeper than {MAX_NESTING} levels")])

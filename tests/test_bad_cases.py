@@ -19,7 +19,7 @@ EXPECTED = {
     "missing-source.json": ["'gone'", "show.text"],
     "type-mismatch.json": ["STRING", "INT", "join.first", "n.value"],
     "wrong-literal.json": ['"512px"', "'value'", "integer (INT)", "n.value"],
-    "truncated.json": ["not valid JSON", "line 1, column"],
+    "truncated.json": ["not valid JSON", "(line 1, column"],
     "future-version.json": ["version 99", "versions up to 1"],
     "missing-param-target.json": ["param 'prompt'", "'q'"],
     "deep-nesting.json": ["invalid", "nested deeper"],
@@ -58,3 +58,16 @@ def test_bad_case_problems_as_json(name):
     assert errors
     for error in errors:
         assert set(error) == {"node", "input", "code", "message"}
+
+
+def test_case_copy_matches_shared_cases():
+    import filecmp
+
+    shared = REPO.parent / "shared" / "cases"
+    if not shared.is_dir():
+        pytest.skip("no shared cases beside the repository; the tests use the copy in tests/cases")
+    comparison = filecmp.dircmp(shared, REPO / "tests" / "cases")
+    assert comparison.left_only == []
+    assert comparison.right_only == []
+    assert comparison.diff_files == []
+    assert filecmp.dircmp(shared / "bad", REPO / "tests" / "cases" / "bad").diff_files == []

@@ -41,7 +41,7 @@ def test_round_trip_keeps_ui_and_unknown_fields(tmp_path):
     (b'"text"', "schema", 'the document is a string; a workflow is a JSON object with "nodes"'),
     (b"\xff\xfe{}", "not_utf8", "the document is not UTF-8 text (invalid byte at offset 0); save it as UTF-8 JSON"),
     (b'{"format": "nodegraph/workflow",\n "version": 1, "nodes": {', "invalid_json",
-     "the document is not valid JSON: Expecting property name enclosed in double quotes at line 2, column 26"),
+     "the document is not valid JSON: Expecting property name enclosed in double quotes (line 2, column 26)"),
 ])
 def test_unusable_documents(data, code, message):
     problem = problem_of(data)

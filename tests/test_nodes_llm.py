@@ -148,8 +148,10 @@ def test_load_llm_without_model_name_for_a_server(executor):
                                        "e.g. qwen2.5:7b")
 
 
-def test_load_llm_offline_names_command(executor, monkeypatch):
+def test_load_llm_offline_names_command(executor, monkeypatch, tmp_path):
     monkeypatch.setenv("NODEGRAPH_OFFLINE", "1")
+    # An empty cache of its own: another test in the session may have pulled the model.
+    executor.models.cache_dir = tmp_path / "empty-cache"
     document = workflow({
         "llm": {"type": "LoadLLM", "inputs": {}},
         "generate": {"type": "LLMGenerate", "inputs": {"llm": link("llm", "llm"), "prompt": "hi"}},
