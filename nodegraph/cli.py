@@ -592,9 +592,8 @@ def print_result(result, document: dict, stream: TextIO) -> None:
     for outcome in result.nodes.values():
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     described = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    # A failed node was already reported when its node.failed event arrived.
     print(f"run {result.run_id} {result.status}: {described}", file=sys.stderr)
-    if result.error:
-        print(f"node {result.error['node']} ({result.error['type']}) failed: {result.error['message']}", file=sys.stderr)
 
 
 def run_batch(executor, document: dict, base_values: dict[str, str], args, events_stream, summary_stream) -> int:

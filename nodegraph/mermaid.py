@@ -84,6 +84,7 @@ OUTPUT_LABELS = {
 # Loader node types added for model inputs that nothing feeds.
 LOADERS = {"LLM": ("LoadLLM", "llm"), "DIFFUSION_MODEL": ("LoadDiffusionModel", "model")}
 
+_PARAM = re.compile(r"^%%\s*param\s+(\S+)\s*=\s*([^\s.]+)\.(\S+)\s*$")
 _LITERAL = re.compile(r"^%%\s*literal\s+([^\s.]+)\.(\S+)\s*=\s*(.*)$")
 _HEADER = re.compile(r"^(?:graph|flowchart)(?:\s+(TB|TD|BT|RL|LR))?\s*;?\s*$", re.IGNORECASE)
 _ID = r"[A-Za-z0-9_\u0080-\uffff][\w\-\u0080-\uffff]*"
@@ -125,6 +126,8 @@ class Chart:
     edges: list[ChartEdge] = field(default_factory=list)
     # (chart node id, input name) -> literal value, from `%% literal ID.INPUT = JSON` comments.
     literals: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # param name -> (chart node id, input name), from `%% param NAME = ID.INPUT` comments.
+    params: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def parse(text: str) -> Chart:
@@ -136,6 +139,10 @@ def parse(text: str) -> Chart:
     chart = Chart()
     seen_header = False
     for number, raw in enumerate(text.splitlines(), start=1):
+        param = _PARAM.match(raw.strip())
+        if param:
+            chart.params[param.group(1)] = (param.group(2), param.group(3))
+            continue
         literal = _LITERAL.match(raw.strip())
         if literal:
             try:
@@ -516,6 +523,15 @@ class _Importer:
         return None
 
     def params(self) -> dict[str, list[str]]:
+        if self.chart.params:
+            found = {}
+            for name, (chart_id, input_name) in self.chart.params.items():
+                unit = self.units.get(chart_id)
+                if unit is not None and len(unit.node_ids) == 1:
+                    found[name] = [unit.node_ids[0], input_name]
+                else:
+                    self.notes.append(f"param {name!r} ignored: no single node {chart_id!r} in the chart")
+            return found
         texts = [node_id for node_id, node in self.nodes.items() if node["type"] == "Text"]
         if len(texts) == 1:
             return {"prompt": [texts[0], "text"]}
@@ -580,8 +596,8 @@ def layout(document: dict, direction: str = "LR") -> None:
 def export_chart(document: dict, registry: Registry | None = None) -> str:
     """Write a workflow as a Mermaid flowchart: titles and types as labels, routers as decisions.
 
-    Literal input values go in `%% literal` comments, which Mermaid ignores and
-    `import_chart` reads back, so an export imports as the same workflow.
+    Literal input values and params go in `%% literal` and `%% param` comments, which
+    Mermaid ignores and `import_chart` reads back, so an export imports as the same workflow.
     """
     ids: dict[str, str] = {}
     for index, node_id in enumerate(document["nodes"]):
@@ -609,6 +625,9 @@ def export_chart(document: dict, registry: Registry | None = None) -> str:
         for input_name, value in node.get("inputs", {}).items():
             if not (isinstance(value, dict) and "from" in value):
                 lines.append(f"    %% literal {ids[node_id]}.{input_name} = {json.dumps(value, ensure_ascii=False)}")
+    for name, (node_id, input_name) in document.get("params", {}).items():
+        if node_id in ids and re.fullmatch(r"\S+", name):
+            lines.append(f"    %% param {name} = {ids[node_id]}.{input_name}")
     return "\n".join(lines) + "\n"
 
 

@@ -60,9 +60,15 @@ def parse_text_value(port_type: str, text: str) -> Any:
     if port_type == STRING:
         return text
     if port_type == INT:
-        return int(text.strip())
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not an integer") from None
     if port_type == FLOAT:
-        value = float(text.strip())
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
         if not math.isfinite(value):
             raise ValueError(f"{text!r} is not a finite number")
         return value

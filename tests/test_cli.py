@@ -68,7 +68,7 @@ def test_string_param_taken_as_is(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--set", "score=high"], "param 'score' (score.value, FLOAT): could not convert string to float: 'high'"),
+    (["--set", "score=high"], "param 'score' (score.value, FLOAT): 'high' is not a number"),
     (["--set", "nope=1"], "unknown param 'nope'; this workflow's params are: prompt, score, threshold (or use node.input)"),
     (["--set", "novalue"], "--set expects NAME=VALUE, got 'novalue'"),
     (["--set", "threshold=2"], "input 'threshold' of QualityBranch is 2.0, above the maximum 1.0"),

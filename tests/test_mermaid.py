@@ -100,6 +100,7 @@ def test_export_then_import_keeps_types_and_links(registry, path):
         return types, links, literals
 
     assert shape(imported) == shape(original)
+    assert imported["params"] == original.get("params", {})
     assert validate(imported, registry) == []
 
 
