@@ -415,7 +415,9 @@ class _Run:
         # Report the cached ancestry too, without computing anything that is not cached.
         # This loop runs once per node of a fully cached workflow, so it is kept tight.
         nodes, outcomes, keys, cacheable, cache = self.graph.nodes, self.outcomes, self.keys, self.cacheable, self.cache
-        stack = [source for source, _ in nodes[node_id].links.values()]
+        results, displays, lookup = self.results, self.displays, cache.get
+        plain = self.quiet and not self.services.release_callbacks  # no events, no callbacks to run
+        stack = list(nodes[node_id].sources)
         while stack:
             source = stack.pop()
             if source in outcomes or not cacheable[source]:
@@ -423,14 +425,21 @@ class _Run:
             node = nodes[source]
             if node.mode != "active":
                 continue
-            upstream = cache.get(keys[source])
-            if upstream is not None:
-                self.record_cached(source, upstream)
-                stack.extend(link[0] for link in node.links.values())
+            upstream = lookup(keys[source])
+            if upstream is None:
+                continue
+            if plain:
+                results[source] = upstream.outputs
+                outcomes[source] = CACHED
+                if upstream.display is not None:
+                    displays[source] = upstream.display
+            else:
+                self.record_cached(source, upstream, node)
+            stack.extend(node.sources)
         return True
 
-    def record_cached(self, node_id: str, entry) -> None:
-        node = self.graph.nodes[node_id]
+    def record_cached(self, node_id: str, entry, node: CompiledNode | None = None) -> None:
+        node = node or self.graph.nodes[node_id]
         self.results[node_id] = entry.outputs
         self.outcomes[node_id] = CACHED
         if entry.display is not None:
@@ -440,7 +449,8 @@ class _Run:
             if entry.display is not None:
                 fields["display"] = entry.display
             self.node_event("node.cached", node, **fields)
-        self.consumer_done(node)
+        if self.services.release_callbacks:
+            self.consumer_done(node)
 
     def execute_node(self, node: CompiledNode, instance: Node, values: dict[str, Any]) -> None:
         ctx = self.context(node)

@@ -34,6 +34,8 @@ class CompiledNode:
     links: dict[str, Link]
     consumers: list[str] = field(default_factory=list)
     title: str = ""
+    # Ids of the nodes this one links to, once each; filled by compile_graph.
+    sources: tuple[str, ...] = ()
 
 
 @dataclass
@@ -64,6 +66,7 @@ def compile_graph(document: dict, registry: Registry) -> CompiledGraph:
 
     _resolve_bypass(nodes)
     for node in nodes.values():
+        node.sources = tuple(dict.fromkeys(source for source, _ in node.links.values()))
         for source, _ in node.links.values():
             nodes[source].consumers.append(node.id)
 
