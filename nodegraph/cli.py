@@ -389,17 +389,22 @@ def command_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def load_run_request(args: argparse.Namespace):
+    """Load the registry, the workflow and the --set values, drawing any `random` seeds."""
+    registry = make_registry(args)
+    document = load_workflow(args.workflow)
+    values = parse_assignments(args.assignments)
+    draw_random_seeds(document, registry, values, sys.stderr)
+    return registry, document, values
+
+
 def command_run(args: argparse.Namespace) -> int:
     if args.server:
         return command_run_remote(args)
     from nodegraph.executor import Executor, prepare
     from nodegraph.models import ModelManager
 
-    registry = make_registry(args)
-    document = load_workflow(args.workflow)
-    values = parse_assignments(args.assignments)
-    draw_random_seeds(document, registry, values, sys.stderr)
-
+    registry, document, values = load_run_request(args)
     events_stream, close_events = open_events(args.events)
     summary_stream = sys.stderr if args.events == "-" else sys.stdout
     executor = Executor(registry, models=ModelManager(models_dir=args.models_dir), output_dir=args.out, input_dir=args.input_dir)
@@ -429,10 +434,7 @@ def command_run_remote(args: argparse.Namespace) -> int:
 
     if args.batch is not None:
         raise UsageError("--batch runs in this process; it cannot be combined with --server")
-    registry = make_registry(args)
-    document = load_workflow(args.workflow)
-    values = parse_assignments(args.assignments)
-    draw_random_seeds(document, registry, values, sys.stderr)
+    registry, document, values = load_run_request(args)
     events_stream, close_events = open_events(args.events)
     summary_stream = sys.stderr if args.events == "-" else sys.stdout
     client = Client(args.server, token=args.token or os.environ.get("NODEGRAPH_TOKEN") or None)

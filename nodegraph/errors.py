@@ -59,7 +59,7 @@ class NodeFailed(NodegraphError):
 class NodeError(NodegraphError):
     """Raised by node code for bad input it detected itself.
 
-    The message should name the input and the value and say what to do; the executor
+    Its message names the input and the value and states what to do. The executor
     reports it without a traceback.
     """
 
@@ -69,4 +69,4 @@ class Interrupted(NodegraphError):
 
 
 class ModelUnavailable(NodegraphError):
-    """Raised when a model cannot be found or loaded; the message says how to supply it."""
+    """Raised when a model cannot be found or loaded; the message explains how to supply it."""

@@ -110,7 +110,7 @@ def prepare(document: Any, registry: Registry, params: dict[str, Any] | None = N
 
 @dataclass
 class Plan:
-    """A prepared workflow: the checked document, its problems, and once compiled, its graph and keys.
+    """Prepared workflow: the checked document, its problems, and once compiled, its graph and keys.
 
     Keys are kept only when no node computes a fingerprint at run time, so they depend on
     the document alone.
@@ -159,8 +159,9 @@ class Executor:
              targets: Iterable[str] | None = None) -> Plan:
         """Prepare a run request, reusing the plan of an identical earlier request.
 
-        The plan keeps a private copy of the document, so later changes to the caller's
-        document cannot leak into it.
+        A reused plan keeps a private copy of the document (a marshal round trip), so later
+        changes to the caller's document cannot leak into it. A request that marshal cannot
+        serialize is prepared afresh and not kept.
         """
         targets = list(targets) if targets is not None else None
         digested = _digest((document, params, params_as_text, targets))

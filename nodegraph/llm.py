@@ -157,7 +157,7 @@ class LLMHandle:
 
 
 class Backend:
-    """What every backend does: generate text from a chat turn, and encode text as a vector."""
+    """Interface of every backend: generate text from a chat turn, and encode text as a vector."""
 
     def generate(self, prompt: str, *, system: str, max_tokens: int, temperature: float, top_p: float, seed: int) -> str:
         raise NotImplementedError
@@ -225,7 +225,7 @@ def load_transformers_backend(spec: LLMSpec, cache_dir: Path, on_progress: Calla
     """Load a transformers model for an embedded, folder, `.gguf` or Hugging Face source.
 
     Raises:
-        ModelUnavailable: the model is missing, or it cannot be fetched; the message says how to supply it.
+        ModelUnavailable: the model is missing, or it cannot be fetched; the message explains how to supply it.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

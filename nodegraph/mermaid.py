@@ -4,7 +4,7 @@ Import reads `graph`/`flowchart` charts (any direction), node shapes such as `A[
 `A(..)`, `A{..}` and `A((..))`, edges `-->`, `---`, `-.->` and `==>` with labels
 (`-->|label|` or `-- label -->`), chains `A --> B --> C` and `A & B --> C`. Each node label
 is mapped to one or more node types through `LABELS`, which lists English and Chinese
-names; every type id maps to itself as well. Ports are then inferred by type:
+names. Every type id maps to itself as well. Ports are then inferred by type:
 
 1. Within a mapped node of several types (e.g. quality check = PromptQuality then
    QualityBranch), each node's required inputs are fed by the nearest earlier node of the
@@ -259,6 +259,8 @@ class _Importer:
         self.units: dict[str, _Unit] = {}
         self.notes: list[str] = []
         self.unresolved: list[dict[str, str]] = []
+        # workflow node id -> the chart node id it came from
+        self.chart_id_of: dict[str, str] = {}
         # (node id, input name) -> list of links [source node, output]
         self.feeds: dict[tuple[str, str], list[list[str]]] = {}
 
@@ -292,6 +294,7 @@ class _Importer:
                 node_id = self.new_id(chart_node.id)
                 self.nodes[node_id] = {"type": f"Unmapped({chart_node.label})", "title": chart_node.label}
                 self.units[chart_node.id] = _Unit(chart_node.id, [node_id])
+                self.chart_id_of[node_id] = chart_node.id
                 self.notes.append(f"{chart_node.id} [{chart_node.label}]: no node type matches this label; "
                                   f"left as placeholder node {node_id!r}")
                 continue
@@ -304,6 +307,7 @@ class _Importer:
                 self.nodes[node_id] = {"type": type_id, "title": chart_node.label if len(types) == 1 else f"{chart_node.label} ({type_id})"}
                 node_ids.append(node_id)
             self.units[chart_node.id] = _Unit(chart_node.id, node_ids)
+            self.chart_id_of.update(dict.fromkeys(node_ids, chart_node.id))
             self.notes.append(f"{chart_node.id} [{chart_node.label}] -> {' + '.join(types)}")
 
     def new_id(self, base: str) -> str:
@@ -426,10 +430,8 @@ class _Importer:
         return sorted(entries, key=rank)
 
     def unit_of(self, node_id: str) -> str:
-        for chart_id, unit in self.units.items():
-            if node_id in unit.node_ids:
-                return chart_id
-        return ""
+        """Return the chart node a workflow node came from ("" for added Merges and loaders)."""
+        return self.chart_id_of.get(node_id, "")
 
     def connect(self, source_id: str, output: str, target_id: str, input_name: str, why: str) -> None:
         self.feeds.setdefault((target_id, input_name), []).append([source_id, output])

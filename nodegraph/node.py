@@ -66,7 +66,7 @@ class Input:
         name: the input's name, unique within its node type.
         type: a port type from `nodegraph.types`.
         required: a required input must be given a value or a link.
-        lazy: the node asks for the input at run time (see `Node.needed_inputs`);
+        lazy: the node requests the input at run time (see `Node.needed_inputs`), and
             nothing feeding an input it never asks for is computed.
         default: the value used when an optional input is not given, and the widget's start value.
         min, max, step: limits for INT and FLOAT values.

@@ -181,7 +181,7 @@ class PromptFeatures:
         subject: a concrete subject was found (a content word or a place).
         setting: a setting or context was found (a place noun, or a preposition of place before a noun).
         attributes: each visual attribute found, as (text, category).
-        quality_tags: tags like "masterpiece" or "8k" that say nothing a painter can use.
+        quality_tags: tags like "masterpiece" or "8k" that give a painter nothing to use.
         request: the text reads as a question or an instruction, not a picture.
         repeated: the most repeated word and its count, when one word fills most of the prompt.
         language: the language the prompt seems to be written in ("en", "zh", ...).

@@ -249,7 +249,7 @@ class LLMRewrite(Node):
         language = LANGUAGE_NAMES.get(target_language, target_language)
         prompt_language = detect_language(prompt)
         if getattr(llm, "english_only", False) and (prompt_language != "en" or target_language != "en"):
-            # A small English-only model answers such a request with fluent, unrelated English.
+            # A small English-only model replies to such a request with fluent, unrelated English.
             found = LANGUAGE_NAMES.get(prompt_language, prompt_language)
             ctx.warn(f"the embedded LLM reads and writes only English, and this prompt is in {found} "
                      f"(target language {language}); connect a multilingual LLM, e.g. Qwen through Ollama, "

@@ -285,7 +285,8 @@ def test_link_dropped_on_empty_canvas(editor):
     start = editor.slot("number", "output", "value")
     editor.drag(start, (start[0] + 250, start[1] + 250))
     offered = set(editor.page.locator(".search-item").evaluate_all("items => items.map((item) => item.dataset.type)"))
-    assert "ShowText" in offered and "TextConcat" not in offered
+    assert "ShowText" in offered
+    assert "TextConcat" not in offered
     editor.page.keyboard.type("show text")
     editor.page.keyboard.press("Enter")
     editor.settle()
@@ -510,7 +511,8 @@ def test_rename_a_node_and_group_nodes(editor):
     shift_click(editor, editor.title("number"))
     editor.page.keyboard.press("Control+G")
     groups = editor.graph()["groups"]
-    assert len(groups) == 1 and groups[0]["title"] == "Group"
+    assert len(groups) == 1
+    assert groups[0]["title"] == "Group"
 
     # Dragging the group's title bar moves the group and the nodes inside it.
     x, y, _, _ = groups[0]["bounding"]
@@ -766,7 +768,8 @@ def test_validation_error_marks_node_input(editor):
     editor.page.wait_for_function("window.nodegraphEditor.errors('gate').length > 0")
     errors = editor.hook("errors('gate')")
     assert [(error["input"], error["code"]) for error in errors] == [("score", "missing_input")]
-    assert editor.hook("errors('words')") == [] and editor.hook("errors('show')") == []
+    assert editor.hook("errors('words')") == []
+    assert editor.hook("errors('show')") == []
     assert editor.hook("status()") == "Problems found: 1; see the marked nodes"
 
     # Typing the missing value clears the mark on that input, and the run goes through.

@@ -312,7 +312,7 @@ new App().start().catch((error) => {
   console.error(error);
   const box = document.getElementById('startup-error');
   box.hidden = false;
-  // The 401 message already says what to do; any other error may mean the server is not running.
+  // The 401 message already states what to do, and any other error may mean the server is not running.
   const refused = error instanceof ApiError && error.status === 401;
   box.textContent = refused ? error.message : t('error.startup', { message: error.message });
 });
