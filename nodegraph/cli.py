@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print("nodegraph: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader of stdout went away (e.g. `nodegraph nodes | head`); say nothing more.
+        # The reader of stdout went away (e.g. `nodegraph nodes | head`), so print nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except NodegraphError as error:
